@@ -1,0 +1,60 @@
+import { Token } from 'aws-cdk-lib';
+
+/** Options for a `docker-container` buildx builder. */
+export interface DockerContainerBuilderOptions {
+  /**
+   * The BuildKit image the builder runs.
+   *
+   * Anonymous pulls from Docker Hub are rate-limited per IP address, and CodeBuild hosts share
+   * addresses: in busy accounts, copy the image into one of your ECR repositories (or an ECR
+   * pull-through cache) and name that copy here.
+   *
+   * @default 'moby/buildkit:buildx-stable-1'
+   */
+  readonly image?: string;
+}
+
+/**
+ * The buildx builder that runs the build.
+ *
+ * CodeBuild's Docker engine uses the classic image store, whose built-in `docker` driver refuses
+ * to export a registry cache, so the default is a `docker-container` builder.
+ */
+export class BuildxBuilder {
+  /** The BuildKit image used when none is given. */
+  public static readonly DEFAULT_BUILDKIT_IMAGE = 'moby/buildkit:buildx-stable-1';
+
+  /**
+   * Create a `docker-container` builder for the build (`docker buildx create --driver docker-container`).
+   * Works on CodeBuild's standard images (Docker 23+ with buildx).
+   */
+  public static dockerContainer(options: DockerContainerBuilderOptions = {}): BuildxBuilder {
+    const image = options.image ?? BuildxBuilder.DEFAULT_BUILDKIT_IMAGE;
+    if (!Token.isUnresolved(image) && (image.trim() === '' || /\s/.test(image))) {
+      throw new Error(`BuildxBuilder.dockerContainer(): image must be a non-empty image reference without whitespace; got '${image}'`);
+    }
+    return new BuildxBuilder('docker-container', image);
+  }
+
+  /**
+   * Use the engine's current builder (the `docker` driver) instead of creating one.
+   *
+   * Registry cache export then needs an engine with the containerd image store
+   * (`"features": {"containerd-snapshotter": true}`), which CodeBuild's engine does not have
+   * today; custom build images and this project's end-to-end harness do.
+   */
+  public static currentDriver(): BuildxBuilder {
+    return new BuildxBuilder('current', undefined);
+  }
+
+  /** `docker-container` or `current`. */
+  public readonly driver: string;
+
+  /** The BuildKit image for a `docker-container` builder. */
+  public readonly image?: string;
+
+  private constructor(driver: string, image: string | undefined) {
+    this.driver = driver;
+    this.image = image;
+  }
+}

@@ -1,0 +1,4 @@
+export * from './cached-image-build';
+export * from './cache-strategy';
+export * from './buildx-builder';
+export * from './image-tag';

@@ -1,0 +1,86 @@
+import * as path from 'path';
+import { Token } from 'aws-cdk-lib';
+import { isValidTag } from './tags';
+
+/**
+ * Synth-time validation. Every error names the prop and the rule it broke.
+ * Values that are unresolved tokens are not validated (they are only known at deploy time).
+ */
+
+/** ECR repository name rule (2-256 characters). */
+const REPOSITORY_NAME_PATTERN = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+/** Build argument names: what Dockerfile `ARG` accepts and a shell variable can hold. */
+const BUILD_ARG_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** CodePipeline variable namespace rule. */
+const NAMESPACE_PATTERN = /^[A-Za-z0-9@_-]{1,100}$/;
+
+function unresolved(value: string | undefined): boolean {
+  return value === undefined || Token.isUnresolved(value);
+}
+
+export function validateRepositoryName(prop: string, name: string | undefined): void {
+  if (unresolved(name)) return;
+  if (name!.length < 2 || name!.length > 256) {
+    throw new Error(`${prop} must be 2 to 256 characters long, got ${name!.length}: '${name}'`);
+  }
+  if (!REPOSITORY_NAME_PATTERN.test(name!)) {
+    throw new Error(
+      `${prop} must be lowercase letters, digits and separators (. _ - between characters, / between path parts), ` +
+        `matching (?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*; got '${name}'`,
+    );
+  }
+}
+
+export function validateTag(prop: string, tag: string): void {
+  if (unresolved(tag)) return;
+  if (!isValidTag(tag)) {
+    throw new Error(
+      `${prop} must be a valid ECR tag: 1 to 128 characters from [a-zA-Z0-9._-], starting with [a-zA-Z0-9_]; got '${tag}'`,
+    );
+  }
+}
+
+export function validateBuildArgName(prop: string, name: string): void {
+  if (unresolved(name)) return;
+  if (!BUILD_ARG_NAME_PATTERN.test(name)) {
+    throw new Error(`${prop}: build argument name '${name}' must match [A-Za-z_][A-Za-z0-9_]*`);
+  }
+}
+
+export function validateNamespace(prop: string, ns: string): void {
+  if (unresolved(ns)) return;
+  if (!NAMESPACE_PATTERN.test(ns)) {
+    throw new Error(`${prop} must be 1 to 100 characters from [A-Za-z0-9@_-]; got '${ns}'`);
+  }
+}
+
+/**
+ * A path inside the source (build context) or inside the build context (Dockerfile):
+ * relative, POSIX, and not escaping its parent with `..`. Returns the normalized path.
+ */
+export function validateRelativePath(prop: string, value: string, parent: string): string {
+  if (unresolved(value)) return value;
+  if (value.length === 0) {
+    throw new Error(`${prop} must not be empty`);
+  }
+  if (/[\0\n\r]/.test(value)) {
+    throw new Error(`${prop} must not contain NUL or line breaks; got ${JSON.stringify(value)}`);
+  }
+  if (value.startsWith('/') || /^[A-Za-z]:[\\/]/.test(value)) {
+    throw new Error(`${prop} must be a path relative to ${parent}, not an absolute path; got '${value}'`);
+  }
+  const normalized = path.posix.normalize(value.replace(/\\/g, '/'));
+  if (normalized === '..' || normalized.startsWith('../')) {
+    throw new Error(`${prop} must stay inside ${parent}; '${value}' points outside it`);
+  }
+  return normalized;
+}
+
+export function validateBranchName(prop: string, value: string, tag: string): void {
+  if (unresolved(value)) {
+    throw new Error(`${prop} must be a literal branch name (it names the protected cache tag at synth time), not a token`);
+  }
+  if (tag.length === 0) {
+    throw new Error(`${prop} '${value}' has no character that can start an ECR tag ([a-zA-Z0-9_])`);
+  }
+}
