@@ -1,3 +1,4 @@
+
 import { CacheStrategy } from './cache-strategy';
 import { ImageTag } from './image-tag';
 
@@ -10,9 +11,11 @@ import { ImageTag } from './image-tag';
  * Rules the commands follow:
  * - every value that comes from the user (or from the repository) reaches the shell only through
  *   an environment variable of the project, expanded in double quotes; no command text contains it;
- * - every command is a single line, so CodeBuild's per-command exit status check stops the build
- *   at the first failing command; each phase aborts the build on failure (`on-failure: ABORT`)
- *   and sets `pipefail`.
+ * - every command is one line and self-contained: CodeBuild carries only scalar variables and the
+ *   working directory from one command to the next (not arrays, functions or shell options), so
+ *   commands share state through scalar variables only, and a command that pipes sets `pipefail`
+ *   itself;
+ * - each phase aborts the build at its first failing command (`on-failure: ABORT`).
  */
 
 /** Everything the renderer needs. Values may be CDK tokens. */
@@ -63,30 +66,33 @@ export const ARTIFACT_FILES = ['imagedefinitions.json', 'imageDetail.json'];
 export const ENV_PREFIX = 'CIB_';
 
 /**
- * Branch name or ref to ECR tag, in the shell. Must agree with `branchToTag()` in `tags.ts`.
- * Byte-wise (LC_ALL=C): strip one `refs/heads/` or `refs/tags/`, map bytes outside
- * [a-zA-Z0-9._-] to '-', drop leading '.' and '-', keep 100 bytes.
+ * Branch name or ref to ECR tag, in the shell: a command substitution over the variable `name`.
+ * Must agree with `branchToTag()` in `tags.ts`. Byte-wise (LC_ALL=C): strip one `refs/heads/` or
+ * `refs/tags/`, map bytes outside [a-zA-Z0-9._-] to '-', drop leading '.' and '-', keep 100 bytes.
  */
-export const SHELL_BRANCH_TO_TAG =
-  'cib_tag() { local r="$1"; case "$r" in refs/heads/*) r="${r#refs/heads/}" ;; refs/tags/*) r="${r#refs/tags/}" ;; esac; ' +
-  "printf '%s' \"$r\" | LC_ALL=C tr -c 'a-zA-Z0-9._-' '-' | LC_ALL=C sed -e 's/^[.-]*//' | head -c 100; }";
+export function shellBranchToTag(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    throw new Error(`not a shell variable name: ${name}`);
+  }
+  return `$(r="\${${name}:-}"; case "$r" in (refs/heads/*) r="\${r#refs/heads/}" ;; (refs/tags/*) r="\${r#refs/tags/}" ;; esac; ` +
+    "printf '%s' \"$r\" | LC_ALL=C tr -c 'a-zA-Z0-9._-' '-' | LC_ALL=C sed -e 's/^[.-]*//' | head -c 100)";
+}
 
 /**
  * The branch being built: the CIB_BRANCH variable (set by the CodePipeline action from a source
  * variable), else the webhook head ref, else CODEBUILD_SOURCE_VERSION when it names a branch
- * (not a commit SHA, not an S3 artifact ARN). Empty when unknown.
+ * (not a commit SHA, not an S3 artifact ARN). Empty when unknown: the default branch is used.
  */
 const RESOLVE_BRANCH = [
   'CIB_BRANCH_REF="${CIB_BRANCH:-${CODEBUILD_WEBHOOK_HEAD_REF:-}}"',
   'if [ -z "$CIB_BRANCH_REF" ] && [ -n "${CODEBUILD_SOURCE_VERSION:-}" ] && [[ "$CODEBUILD_SOURCE_VERSION" != arn:* ]] && ! [[ "$CODEBUILD_SOURCE_VERSION" =~ ^[0-9a-fA-F]{40}$ ]]; then CIB_BRANCH_REF="$CODEBUILD_SOURCE_VERSION"; fi',
-  'CIB_CACHE_TAG="$(cib_tag "$CIB_BRANCH_REF")"',
+  `CIB_CACHE_TAG="${shellBranchToTag('CIB_BRANCH_REF')}"`,
   'if [ -z "$CIB_CACHE_TAG" ]; then CIB_CACHE_TAG="$CIB_DEFAULT_CACHE_TAG"; fi',
   'echo "branch: \'$CIB_BRANCH_REF\' -> cache tag \'$CIB_CACHE_TAG\' (default-branch cache tag \'$CIB_DEFAULT_CACHE_TAG\')"',
 ];
 
 /** Renders the build script. */
 export function renderBuildScript(options: BuildScriptOptions): BuildScript {
-  const strategy = options.strategy._render();
   const environment: Record<string, string> = {
     CIB_IMAGE_REPOSITORY_URI: options.imageRepositoryUri,
     CIB_IMAGE_REGION: options.imageRepositoryRegion,
@@ -96,85 +102,79 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
     CIB_DEFAULT_CACHE_TAG: options.defaultCacheTag,
     CIB_PROVENANCE: options.provenance ? 'true' : 'false',
     CIB_CONTAINER_NAME: options.containerName,
-    ...strategy.environment,
   };
-  if (strategy.usesCacheRepository) {
+  const preBuild: string[] = [...RESOLVE_BRANCH, 'CIB_IMAGE_REGISTRY="${CIB_IMAGE_REPOSITORY_URI%%/*}"'];
+  if (options.strategy.usesCacheRepository) {
     if (options.cacheRepositoryUri === undefined || options.cacheRepositoryRegion === undefined) {
       throw new Error(`cache strategy '${options.strategy.name}' needs a cache repository`);
     }
     environment.CIB_CACHE_REPOSITORY_URI = options.cacheRepositoryUri;
     environment.CIB_CACHE_REGION = options.cacheRepositoryRegion;
-  }
-
-  const preBuild: string[] = [
-    SHELL_BRANCH_TO_TAG,
-    ...RESOLVE_BRANCH,
-    'CIB_IMAGE_REGISTRY="${CIB_IMAGE_REPOSITORY_URI%%/*}"',
-  ];
-  if (strategy.usesCacheRepository) {
     preBuild.push('CIB_CACHE_REGISTRY="${CIB_CACHE_REPOSITORY_URI%%/*}"');
   }
 
-  // Image tags, in order; the first is IMAGE_TAG.
+  // Image tags, in order; the first one is IMAGE_TAG. Each is a variable: fixed tags come from
+  // the environment, the commit tag is computed here.
   if (options.imageTags.length === 0) {
     throw new Error('imageTags must name at least one tag');
   }
-  preBuild.push('CIB_TAGS=()');
+  const tagVariables: string[] = [];
   let fixed = 0;
   for (const tag of options.imageTags) {
     if (tag.moving) {
       fixed += 1;
       environment[`CIB_IMAGE_TAG_${fixed}`] = tag.value!;
-      preBuild.push(`CIB_TAGS+=("$CIB_IMAGE_TAG_${fixed}")`);
-    } else {
+      tagVariables.push(`CIB_IMAGE_TAG_${fixed}`);
+    } else if (!tagVariables.includes('CIB_COMMIT_TAG')) {
       preBuild.push(
-        'CIB_COMMIT_TAG="$(cib_tag "${CODEBUILD_RESOLVED_SOURCE_VERSION:-}")"',
+        `CIB_COMMIT_TAG="${shellBranchToTag('CODEBUILD_RESOLVED_SOURCE_VERSION')}"`,
         'if [ -z "$CIB_COMMIT_TAG" ]; then CIB_COMMIT_TAG="build-${CODEBUILD_BUILD_NUMBER:-0}"; fi',
-        'CIB_TAGS+=("$CIB_COMMIT_TAG")',
       );
+      tagVariables.push('CIB_COMMIT_TAG');
     }
   }
   preBuild.push(
-    'export IMAGE_TAG="${CIB_TAGS[0]}"',
+    `export IMAGE_TAG="$${tagVariables[0]}"`,
     'export IMAGE_URI="$CIB_IMAGE_REPOSITORY_URI:$IMAGE_TAG"',
   );
 
   // Arguments every builder understands (docker buildx build and buildah build).
-  preBuild.push(
-    'CIB_ARGS=(--file "$CIB_BUILD_CONTEXT/$CIB_DOCKERFILE" --platform "$CIB_PLATFORM")',
-    'for t in "${CIB_TAGS[@]}"; do CIB_ARGS+=(--tag "$CIB_IMAGE_REPOSITORY_URI:$t"); done',
-  );
+  const commonArgs = ['--file "$CIB_BUILD_CONTEXT/$CIB_DOCKERFILE"', '--platform "$CIB_PLATFORM"'];
+  for (const v of tagVariables) {
+    commonArgs.push(`--tag "$CIB_IMAGE_REPOSITORY_URI:$${v}"`);
+  }
   if (options.target !== undefined) {
     environment.CIB_TARGET = options.target;
-    preBuild.push('CIB_ARGS+=(--target "$CIB_TARGET")');
+    commonArgs.push('--target "$CIB_TARGET"');
   }
   if (options.networkMode !== undefined) {
     environment.CIB_NETWORK_MODE = options.networkMode;
-    preBuild.push('CIB_ARGS+=(--network "$CIB_NETWORK_MODE")');
+    commonArgs.push('--network "$CIB_NETWORK_MODE"');
   }
   Object.keys(options.buildArgs)
     .sort()
     .forEach((name, i) => {
-      // NAME=value in one variable: docker and buildah split at the first '='.
+      // NAME=value in one variable: docker and buildah split it at the first '='.
       environment[`CIB_BUILD_ARG_${i + 1}`] = `${name}=${options.buildArgs[name]}`;
-      preBuild.push(`CIB_ARGS+=(--build-arg "$CIB_BUILD_ARG_${i + 1}")`);
+      commonArgs.push(`--build-arg "$CIB_BUILD_ARG_${i + 1}"`);
     });
 
+  const strategy = options.strategy._render({ commonArgs: commonArgs.join(' ') });
+  Object.assign(environment, strategy.environment);
   preBuild.push(...strategy.preBuild);
 
   const postBuild = [
     'printf \'[{"name":"%s","imageUri":"%s"}]\\n\' "$CIB_CONTAINER_NAME" "$IMAGE_URI" > imagedefinitions.json',
     'printf \'{"ImageURI":"%s"}\\n\' "$CIB_IMAGE_REPOSITORY_URI@$IMAGE_DIGEST" > imageDetail.json',
-    'echo "pushed $IMAGE_URI ($IMAGE_DIGEST), tags: ${CIB_TAGS[*]}"',
+    'echo "pushed $IMAGE_URI ($IMAGE_DIGEST)"',
   ];
 
-  const withPipefail = (commands: string[]) => (commands.length === 0 ? [] : ['set -o pipefail', ...commands]);
   return {
     phases: {
-      install: withPipefail(strategy.install),
-      pre_build: withPipefail(preBuild),
-      build: withPipefail(strategy.buildCommands),
-      post_build: withPipefail(postBuild),
+      install: strategy.install,
+      pre_build: preBuild,
+      build: strategy.buildCommands,
+      post_build: postBuild,
     },
     environment: sortKeys(environment),
     exportedVariables: [...EXPORTED_VARIABLES],

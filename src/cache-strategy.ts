@@ -1,5 +1,5 @@
 import { BuildxBuilder } from './buildx-builder';
-import { StrategyScript } from './strategy-script';
+import { StrategyContext, StrategyScript } from './strategy-script';
 
 /** Options for {@link CacheStrategy.registry}. */
 export interface RegistryCacheOptions {
@@ -12,8 +12,8 @@ export interface RegistryCacheOptions {
 }
 
 const DOCKER_LOGIN = [
-  'aws ecr get-login-password --region "$CIB_IMAGE_REGION" | docker login --username AWS --password-stdin "$CIB_IMAGE_REGISTRY"',
-  'if [ -n "${CIB_CACHE_REGISTRY:-}" ] && [ "$CIB_CACHE_REGISTRY" != "$CIB_IMAGE_REGISTRY" ]; then aws ecr get-login-password --region "$CIB_CACHE_REGION" | docker login --username AWS --password-stdin "$CIB_CACHE_REGISTRY"; fi',
+  'set -o pipefail; aws ecr get-login-password --region "$CIB_IMAGE_REGION" | docker login --username AWS --password-stdin "$CIB_IMAGE_REGISTRY"',
+  'if [ -n "${CIB_CACHE_REGISTRY:-}" ] && [ "$CIB_CACHE_REGISTRY" != "$CIB_IMAGE_REGISTRY" ]; then set -o pipefail; aws ecr get-login-password --region "$CIB_CACHE_REGION" | docker login --username AWS --password-stdin "$CIB_CACHE_REGISTRY"; fi',
 ];
 
 /** Reads the pushed image's digest from the buildx metadata file. */
@@ -26,6 +26,9 @@ const BUILDX_COMMON = [
   'docker buildx version',
   'CIB_METADATA_FILE="$(mktemp)"',
 ];
+
+/** Name of the builder the docker-container driver creates. */
+const BUILDER_NAME = 'cib-builder';
 
 /**
  * How the build reuses layers from earlier builds. Every CodeBuild build starts on a fresh host,
@@ -52,37 +55,42 @@ export abstract class CacheStrategy {
   /** Short name of the strategy, e.g. `registry`. */
   public abstract readonly name: string;
 
+  /** Whether the strategy reads and writes a cache repository. */
+  public abstract readonly usesCacheRepository: boolean;
+
   /** @internal */
-  public abstract _render(): StrategyScript;
+  public abstract _render(context: StrategyContext): StrategyScript;
 }
 
 class RegistryCache extends CacheStrategy {
   public readonly name = 'registry';
+  public readonly usesCacheRepository = true;
 
   constructor(private readonly builder: BuildxBuilder) {
     super();
   }
 
-  public _render(): StrategyScript {
+  public _render(context: StrategyContext): StrategyScript {
     const environment: Record<string, string> = {};
     const preBuild = [...DOCKER_LOGIN, ...BUILDX_COMMON];
+    let builderArg = '';
     if (this.builder.driver === 'docker-container') {
       environment.CIB_BUILDER_IMAGE = this.builder.image!;
       preBuild.push(
-        'docker buildx create --name cib-builder --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE" --bootstrap --use',
+        `docker buildx create --name ${BUILDER_NAME} --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE" --bootstrap`,
       );
+      builderArg = ` --builder ${BUILDER_NAME}`;
     }
-    preBuild.push(
-      'CIB_CACHE_ARGS=(--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG")',
-      'if [ "$CIB_CACHE_TAG" != "$CIB_DEFAULT_CACHE_TAG" ]; then CIB_CACHE_ARGS+=(--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_DEFAULT_CACHE_TAG"); fi',
-      'CIB_CACHE_ARGS+=(--cache-to "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true")',
-    );
+    const cacheArgs = [
+      '--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG"',
+      '--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_DEFAULT_CACHE_TAG"',
+      '--cache-to "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"',
+    ].join(' ');
     return {
-      usesCacheRepository: true,
       install: [],
       preBuild,
       buildCommands: [
-        'docker buildx build --progress=plain --push --provenance="$CIB_PROVENANCE" --metadata-file "$CIB_METADATA_FILE" "${CIB_ARGS[@]}" "${CIB_CACHE_ARGS[@]}" "$CIB_BUILD_CONTEXT"',
+        `docker buildx build${builderArg} --progress=plain --push --provenance="$CIB_PROVENANCE" --metadata-file "$CIB_METADATA_FILE" ${context.commonArgs} ${cacheArgs} "$CIB_BUILD_CONTEXT"`,
         ...DIGEST_FROM_METADATA,
       ],
       environment,
@@ -92,14 +100,14 @@ class RegistryCache extends CacheStrategy {
 
 class NoCache extends CacheStrategy {
   public readonly name = 'none';
+  public readonly usesCacheRepository = false;
 
-  public _render(): StrategyScript {
+  public _render(context: StrategyContext): StrategyScript {
     return {
-      usesCacheRepository: false,
       install: [],
       preBuild: [...DOCKER_LOGIN, ...BUILDX_COMMON],
       buildCommands: [
-        'docker buildx build --progress=plain --push --no-cache --provenance="$CIB_PROVENANCE" --metadata-file "$CIB_METADATA_FILE" "${CIB_ARGS[@]}" "$CIB_BUILD_CONTEXT"',
+        `docker buildx build --progress=plain --push --no-cache --provenance="$CIB_PROVENANCE" --metadata-file "$CIB_METADATA_FILE" ${context.commonArgs} "$CIB_BUILD_CONTEXT"`,
         ...DIGEST_FROM_METADATA,
       ],
       environment: {},

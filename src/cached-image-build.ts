@@ -332,7 +332,6 @@ export class CachedImageBuild extends Construct {
     }
 
     const strategy = props.cache ?? CacheStrategy.registry();
-    const strategyScript = strategy._render();
 
     // ---- resources
     this.cacheStrategy = strategy;
@@ -350,7 +349,7 @@ export class CachedImageBuild extends Construct {
         : { imageTagMutability: ecr.TagMutability.IMMUTABLE }),
     });
 
-    if (strategyScript.usesCacheRepository) {
+    if (strategy.usesCacheRepository) {
       const appName = props.repositoryName ?? (props.repository && !Token.isUnresolved(props.repository.repositoryName)
         ? props.repository.repositoryName : undefined);
       const cacheName = appName !== undefined && !Token.isUnresolved(appName) ? `${appName}-cache` : undefined;

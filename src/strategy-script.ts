@@ -1,16 +1,26 @@
 /**
- * What a cache strategy contributes to the build script. Internal: the commands are an
- * implementation detail that the renderer (`build-script.ts`) assembles and tests pin down.
+ * What the renderer hands a cache strategy, and what the strategy gives back. Internal: the
+ * commands are an implementation detail that `build-script.ts` assembles and tests pin down.
  *
- * The commands may rely on the variables the renderer sets before them:
- * `CIB_ARGS` (array: --file, --tag, --build-arg, --target, --platform, --network),
+ * CodeBuild carries only scalar shell variables and the working directory from one command to
+ * the next (arrays, functions and shell options are lost), so every command is self-contained
+ * and communicates through scalar variables only.
+ */
+export interface StrategyContext {
+  /**
+   * Arguments every builder understands (docker buildx build and buildah build): --file,
+   * --platform, --tag, --target, --network, --build-arg; only variable references, no values.
+   */
+  readonly commonArgs: string;
+}
+
+/**
+ * Commands may rely on the scalar variables the renderer sets before them:
  * `CIB_CACHE_TAG` / `CIB_DEFAULT_CACHE_TAG` (the branch and default-branch cache tags),
- * `CIB_IMAGE_REGISTRY` / `CIB_CACHE_REGISTRY` (registry hosts), `CIB_BUILD_CONTEXT`,
+ * `CIB_IMAGE_REGISTRY` / `CIB_CACHE_REGISTRY` (registry hosts), `IMAGE_URI`, `IMAGE_TAG`,
  * and must leave `IMAGE_DIGEST` exported after the build phase.
  */
 export interface StrategyScript {
-  /** Whether the strategy reads and writes a cache repository. */
-  readonly usesCacheRepository: boolean;
   /** Commands of the install phase. */
   readonly install: string[];
   /** Commands that run after the common pre_build commands (logins, builder set-up). */
@@ -20,4 +30,3 @@ export interface StrategyScript {
   /** Environment variables the commands read (values may be tokens). */
   readonly environment: Record<string, string>;
 }
-
