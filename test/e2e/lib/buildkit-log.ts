@@ -1,0 +1,83 @@
+/**
+ * Reads BuildKit's `--progress=plain` output: which Dockerfile steps were taken from the cache.
+ *
+ * A step (a vertex named like `#7 [3/7] RUN ...` or `#7 [build 2/4] COPY ...`) counts as a hit
+ * when BuildKit prints `#7 CACHED`, or when its only activity is fetching and unpacking layers
+ * (`#7 sha256:... done`, `#7 extracting sha256:...`): with a registry cache on the containerd
+ * image store, BuildKit sometimes restores a cached step by downloading its layer instead of
+ * printing CACHED. A step that ran prints its own output or nothing but `DONE`.
+ * RUN steps of the harness's sample apps print a marker (`stepN ran-42`) when they execute, so
+ * the classification can be cross-checked.
+ */
+
+export interface StepRecord {
+  /** Vertex id (`#7`). */
+  readonly vertex: string;
+  /** Stage name (empty for a single-stage Dockerfile). */
+  readonly stage: string;
+  /** Step number within its stage. */
+  readonly step: number;
+  readonly total: number;
+  /** Dockerfile instruction, e.g. `RUN echo ...`. */
+  readonly instruction: string;
+  readonly cached: boolean;
+  /** Markers printed by RUN steps that executed. */
+  readonly markers: string[];
+}
+
+const STEP_LINE = /^#(\d+) \[(?:([^\]]*?) )?(\d+)\/(\d+)\] (.*)$/;
+const LAYER_ACTIVITY = /^#\d+ (?:(?:extracting )?sha256:[0-9a-f]{64}\b.*|DONE [0-9.]+s)$/;
+const MARKER = /\b(step\d+) ran-42\b/;
+
+export function parseBuildKitLog(log: string): StepRecord[] {
+  const steps = new Map<string, { stage: string; step: number; total: number; instruction: string }>();
+  const cached = new Set<string>();
+  const other = new Map<string, string[]>();
+  for (const line of log.split('\n')) {
+    const m = STEP_LINE.exec(line);
+    if (m) {
+      steps.set(m[1], { stage: m[2] ?? '', step: Number(m[3]), total: Number(m[4]), instruction: m[5] });
+      continue;
+    }
+    const v = /^#(\d+) (.*)$/.exec(line);
+    if (!v) continue;
+    if (v[2] === 'CACHED') {
+      cached.add(v[1]);
+    } else {
+      other.set(v[1], [...(other.get(v[1]) ?? []), line]);
+    }
+  }
+  const records: StepRecord[] = [];
+  for (const [id, s] of steps) {
+    if (/^FROM /.test(s.instruction)) continue;
+    const lines = other.get(id) ?? [];
+    const markers = lines.map((l) => MARKER.exec(l)?.[1]).filter((x): x is string => !!x);
+    const onlyLayers = lines.length > 0 && lines.every((l) => LAYER_ACTIVITY.test(l)) && lines.some((l) => /sha256:/.test(l));
+    records.push({
+      vertex: `#${id}`,
+      stage: s.stage,
+      step: s.step,
+      total: s.total,
+      instruction: s.instruction,
+      cached: cached.has(id) || onlyLayers,
+      markers,
+    });
+  }
+  return records.sort((a, b) => (a.stage === b.stage ? a.step - b.step : a.stage.localeCompare(b.stage)));
+}
+
+/** Number of steps (FROM excluded) taken from the cache. */
+export function countCached(records: StepRecord[]): number {
+  return records.filter((r) => r.cached).length;
+}
+
+/**
+ * RUN steps whose classification contradicts their marker: a step judged cached that printed
+ * its marker, or a RUN step judged executed that printed none.
+ */
+export function markerContradictions(records: StepRecord[]): string[] {
+  return records
+    .filter((r) => /^RUN /.test(r.instruction) && /ran-\$\(\(6\*7\)\)/.test(r.instruction))
+    .filter((r) => r.cached === r.markers.length > 0)
+    .map((r) => `${r.vertex} [${r.stage ? r.stage + ' ' : ''}${r.step}/${r.total}] ${r.cached ? 'judged cached but ran' : 'judged executed but printed no marker'}`);
+}

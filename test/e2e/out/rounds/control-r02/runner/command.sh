@@ -1,0 +1,1 @@
+docker push "$SEED_IMAGE:latest"

@@ -1,0 +1,1 @@
+echo "pushed $IMAGE_URI ($IMAGE_DIGEST)"
