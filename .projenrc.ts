@@ -63,7 +63,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   publishToNuget: { dotNetNamespace: 'CdkCachedImageBuild', packageId: 'CdkCachedImageBuild' },
   publishToGo: { moduleName: 'github.com/cdk-cached-image-build/cdk-cached-image-build-go' },
 
-  gitignore: ['/cdk.out/', '/examples/cdk.out/', '/test/e2e/out/', '.jsii.tabl.json', '/rosetta/*.tabl.json'],
+  gitignore: ['/cdk.out/', '/examples/cdk.out/', '.jsii.tabl.json', '/rosetta/*.tabl.json'],
 });
 
 for (const pattern of ['/examples/', '/.ci/', '/cdk.out/', '/rosetta/', '/docs/']) {
@@ -93,5 +93,8 @@ project.addTask('e2e', {
 
 // README code snippets must compile in every jsii language.
 project.postCompileTask.exec('jsii-rosetta extract --strict --fail');
+
+// Added last: projen drops ignore patterns under a directory that is re-included earlier (`!/test/`).
+project.gitignore.exclude('/test/e2e/out/');
 
 project.synth();

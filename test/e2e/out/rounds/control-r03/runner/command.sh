@@ -1,1 +1,0 @@
-docker push "$SEED_IMAGE:latest"

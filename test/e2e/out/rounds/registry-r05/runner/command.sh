@@ -1,1 +1,0 @@
-echo "pushed $IMAGE_URI ($IMAGE_DIGEST)"
