@@ -303,6 +303,9 @@ export class CachedImageBuild extends Construct {
     if (new Set(movingTags).size !== movingTags.length || imageTags.filter((t) => !t.moving).length > 1) {
       throw new Error('imageTags must not name the same tag twice');
     }
+    if (!props.repository && movingTags.some((t) => Token.isUnresolved(t))) {
+      throw new Error('imageTags: a fixed tag given as a token needs an imported repository (the tag mutability exclusions of a repository this construct creates must be literal tags)');
+    }
     if (!props.repository && movingTags.length > MAX_MUTABILITY_EXCLUSIONS) {
       throw new Error(
         `imageTags may hold at most ${MAX_MUTABILITY_EXCLUSIONS} fixed tags for a repository this construct creates ` +
@@ -316,7 +319,11 @@ export class CachedImageBuild extends Construct {
     }
 
     const cacheRetention = props.cacheRetention ?? Duration.days(14);
-    if (!Token.isUnresolved(cacheRetention.toHours()) && (cacheRetention.toHours() % 24 !== 0 || cacheRetention.toDays() < 1)) {
+    if (cacheRetention.isUnresolved()) {
+      throw new Error('cacheRetention must be a literal duration, not a token (it is written into the lifecycle policy text at synth time)');
+    }
+    const retentionMinutes = cacheRetention.toMinutes({ integral: false });
+    if (retentionMinutes % (24 * 60) !== 0 || retentionMinutes < 24 * 60) {
       throw new Error(`cacheRetention must be a whole number of days, at least 1; got ${cacheRetention.toHumanString()}`);
     }
 
@@ -332,6 +339,15 @@ export class CachedImageBuild extends Construct {
     }
 
     const strategy = props.cache ?? CacheStrategy.registry();
+    if (!strategy.usesCacheRepository && props.cacheRepository) {
+      throw new Error(`cacheRepository is not used by cache strategy '${strategy.name}'; remove it`);
+    }
+    const appName = props.repositoryName ?? (props.repository && !Token.isUnresolved(props.repository.repositoryName)
+      ? props.repository.repositoryName : undefined);
+    const cacheName = appName !== undefined && !Token.isUnresolved(appName) ? `${appName}-cache` : undefined;
+    if (strategy.usesCacheRepository && cacheName !== undefined && !props.cacheRepository) {
+      validateRepositoryName('repositoryName (with -cache appended for the cache repository)', cacheName);
+    }
 
     // ---- resources
     this.cacheStrategy = strategy;
@@ -350,12 +366,6 @@ export class CachedImageBuild extends Construct {
     });
 
     if (strategy.usesCacheRepository) {
-      const appName = props.repositoryName ?? (props.repository && !Token.isUnresolved(props.repository.repositoryName)
-        ? props.repository.repositoryName : undefined);
-      const cacheName = appName !== undefined && !Token.isUnresolved(appName) ? `${appName}-cache` : undefined;
-      if (cacheName !== undefined && !props.cacheRepository) {
-        validateRepositoryName('repositoryName (with -cache appended for the cache repository)', cacheName);
-      }
       this.cacheRepository = props.cacheRepository ?? new ecr.Repository(this, 'CacheRepository', {
         repositoryName: cacheName,
         imageTagMutability: ecr.TagMutability.MUTABLE,
@@ -384,8 +394,6 @@ export class CachedImageBuild extends Construct {
           },
         ],
       });
-    } else if (props.cacheRepository) {
-      throw new Error(`cacheRepository is not used by cache strategy '${strategy.name}'; remove it`);
     }
 
     const script = renderBuildScript({

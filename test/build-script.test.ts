@@ -1,0 +1,495 @@
+import { spawnSync } from 'child_process';
+import { BuildxBuilder, CacheStrategy, ImageTag } from '../src';
+import { BuildScriptOptions, renderBuildScript, toBuildSpecObject, BuildScript } from '../src/build-script';
+
+/** Options with a value for everything, each user value carrying a distinctive marker. */
+function markedOptions(overrides: Partial<BuildScriptOptions> = {}): BuildScriptOptions {
+  return {
+    strategy: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer({ image: 'mk01img.example/buildkit:mk01' }) }),
+    imageRepositoryUri: '123456789012.dkr.ecr.us-east-1.amazonaws.com/mk02repo',
+    imageRepositoryRegion: 'mk03region',
+    cacheRepositoryUri: '123456789012.dkr.ecr.us-east-1.amazonaws.com/mk04cache',
+    cacheRepositoryRegion: 'mk05region',
+    dockerfile: 'mk06dir/Dockerfile.mk06',
+    buildContext: 'mk07ctx',
+    target: 'mk08target',
+    buildArgs: {
+      MK09_NAME: 'mk10 value with "quotes" $(touch /tmp/x) `id` ; | &&',
+      OTHER_ARG: 'mk11=second=equals',
+    },
+    networkMode: 'mk12net',
+    platform: 'linux/amd64',
+    defaultCacheTag: 'mk13default',
+    imageTags: [ImageTag.commit(), ImageTag.of('mk14tag'), ImageTag.of('mk15tag')],
+    provenance: false,
+    containerName: 'mk16container',
+    ...overrides,
+  };
+}
+
+const MARKERS = Array.from({ length: 16 }, (_, i) => `mk${String(i + 1).padStart(2, '0')}`);
+
+function allCommands(script: BuildScript): string[] {
+  return [...script.phases.install, ...script.phases.pre_build, ...script.phases.build, ...script.phases.post_build];
+}
+
+function buildCommand(script: BuildScript): string {
+  const builds = script.phases.build.filter((c) => /\b(docker buildx build|buildah build)\b/.test(c));
+  expect(builds).toHaveLength(1);
+  return builds[0];
+}
+
+/** The command text with every `$( ... )` command substitution removed (balanced parentheses). */
+function withoutCommandSubstitutions(command: string): string {
+  let out = '';
+  let depth = 0;
+  for (let i = 0; i < command.length; i++) {
+    if (depth === 0 && command[i] === '$' && command[i + 1] === '(') {
+      depth = 1;
+      i++;
+    } else if (depth > 0) {
+      if (command[i] === '(') depth++;
+      if (command[i] === ')') depth--;
+    } else {
+      out += command[i];
+    }
+  }
+  return out;
+}
+
+/** A `|` that is not part of `||`. */
+const TOP_LEVEL_PIPE = /(^|[^|])\|([^|]|$)/;
+
+/** Commands with a top-level pipe not preceded by `set -o pipefail;`. */
+function pipesWithoutPipefail(commands: string[]): string[] {
+  return commands.filter((command) => {
+    const text = withoutCommandSubstitutions(command);
+    const firstPipe = text.search(TOP_LEVEL_PIPE);
+    if (firstPipe < 0) return false;
+    const pipefail = text.indexOf('set -o pipefail;');
+    return pipefail < 0 || pipefail > firstPipe;
+  });
+}
+
+/** Shell functions and arrays defined in one command and used in another: `name: defined in command i, used in command j`. */
+function crossingDefinitions(commands: string[]): string[] {
+  const crossing: string[] = [];
+  commands.forEach((command, i) => {
+    const functions = [...command.matchAll(/(?:^|[\s;(])([A-Za-z_][A-Za-z0-9_]*)\s*\(\)\s*\{/g)].map((m) => m[1]);
+    const arrays = [...command.matchAll(/(?:^|[\s;(])([A-Za-z_][A-Za-z0-9_]*)\+?=\(/g)].map((m) => m[1]);
+    for (const name of new Set([...functions, ...arrays])) {
+      const use = new RegExp(`(^|[^A-Za-z0-9_])${name}([^A-Za-z0-9_]|$)`);
+      commands.forEach((other, j) => {
+        if (j !== i && use.test(other)) crossing.push(`${name}: defined in command ${i}, used in command ${j}`);
+      });
+    }
+  });
+  return crossing;
+}
+
+const STRATEGIES: Array<[string, () => CacheStrategy]> = [
+  ['registry with a docker-container builder', () => CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer({ image: 'mk01img.example/buildkit:mk01' }) })],
+  ['registry with the current driver', () => CacheStrategy.registry({ builder: BuildxBuilder.currentDriver() })],
+  ['none', () => CacheStrategy.none()],
+];
+
+describe('command shape', () => {
+  test.each(STRATEGIES)('every command is a single line (%s)', (_name, strategy) => {
+    // GIVEN
+    const options = markedOptions({ strategy: strategy() });
+
+    // WHEN
+    const commands = allCommands(renderBuildScript(options));
+
+    // THEN
+    expect(commands.length).toBeGreaterThan(0);
+    expect(commands.filter((c) => /[\n\r]/.test(c))).toEqual([]);
+  });
+
+  test.each(STRATEGIES)('every command that pipes sets pipefail itself, before its first pipe (%s)', (_name, strategy) => {
+    // GIVEN
+    const options = markedOptions({ strategy: strategy() });
+
+    // WHEN
+    const commands = allCommands(renderBuildScript(options));
+
+    // THEN: pipes inside $( ... ) only decide the substitution's value; top-level pipes decide the command's status
+    expect(commands.filter((c) => TOP_LEVEL_PIPE.test(withoutCommandSubstitutions(c))).length).toBeGreaterThan(0);
+    expect(pipesWithoutPipefail(commands)).toEqual([]);
+  });
+
+  test('the pipefail check finds a top-level pipe without pipefail, and ignores || and $( | )', () => {
+    // GIVEN
+    const commands = ['a | b', 'set -o pipefail; a | b', 'a || b', 'x="$(a | b)"', 'a | b; set -o pipefail'];
+
+    // WHEN
+    const found = pipesWithoutPipefail(commands);
+
+    // THEN
+    expect(found).toEqual(['a | b', 'a | b; set -o pipefail']);
+  });
+
+  test.each(STRATEGIES)('no command defines a shell function or array that another command uses (%s)', (_name, strategy) => {
+    // GIVEN: CodeBuild carries only scalar variables from one command to the next
+    const options = markedOptions({ strategy: strategy() });
+
+    // WHEN
+    const commands = allCommands(renderBuildScript(options));
+
+    // THEN
+    expect(crossingDefinitions(commands)).toEqual([]);
+  });
+
+  test('the function and array check finds definitions used by other commands', () => {
+    // GIVEN: commands in the style the check forbids, and a self-contained array
+    const commands = ['A=(x y)', 'echo "${A[@]}"', 'f() { :; }', 'f', 'B=(); B+=(z); echo "${B[@]}"'];
+
+    // WHEN
+    const crossing = crossingDefinitions(commands);
+
+    // THEN
+    expect(crossing).toEqual(['A: defined in command 0, used in command 1', 'f: defined in command 2, used in command 3']);
+  });
+
+  test.each(STRATEGIES)('no command contains a user value; every user value is in the environment (%s)', (name, strategy) => {
+    // GIVEN
+    const options = markedOptions({ strategy: strategy() });
+
+    // WHEN
+    const script = renderBuildScript(options);
+
+    // THEN
+    const leaking = allCommands(script).filter((c) => MARKERS.some((m) => c.toLowerCase().includes(m)));
+    expect(leaking).toEqual([]);
+    const environment = JSON.stringify(script.environment).toLowerCase();
+    const expected = MARKERS
+      .filter((m) => m !== 'mk01' || name === 'registry with a docker-container builder')
+      .filter((m) => !['mk04', 'mk05'].includes(m) || name !== 'none');
+    expect(expected.length).toBeGreaterThanOrEqual(13);
+    expect(expected.filter((m) => !environment.includes(m))).toEqual([]);
+  });
+
+  test('user values reach the build command only as quoted variable expansions', () => {
+    // GIVEN
+    const options = markedOptions();
+
+    // WHEN
+    const command = buildCommand(renderBuildScript(options));
+
+    // THEN: every $VAR / ${VAR} expansion sits inside double quotes
+    const unquoted = command
+      .replace(/"(?:[^"\\]|\\.)*"/g, '')
+      .match(/\$\{?[A-Za-z_]/g);
+    expect(unquoted).toBeNull();
+  });
+});
+
+describe('environment', () => {
+  test('passes each build argument as NAME=value in CIB_BUILD_ARG_n, sorted by name', () => {
+    // GIVEN
+    const options = markedOptions({ buildArgs: { ZED: 'z', ALPHA: 'a', MID: 'm=x' } });
+
+    // WHEN
+    const script = renderBuildScript(options);
+
+    // THEN
+    expect(Object.keys(script.environment).filter((k) => k.startsWith('CIB_BUILD_ARG_'))).toEqual([
+      'CIB_BUILD_ARG_1', 'CIB_BUILD_ARG_2', 'CIB_BUILD_ARG_3',
+    ]);
+    expect(script.environment.CIB_BUILD_ARG_1).toEqual('ALPHA=a');
+    expect(script.environment.CIB_BUILD_ARG_2).toEqual('MID=m=x');
+    expect(script.environment.CIB_BUILD_ARG_3).toEqual('ZED=z');
+  });
+
+  test('the build command passes the build arguments in order', () => {
+    // GIVEN
+    const options = markedOptions({ buildArgs: { ZED: 'z', ALPHA: 'a' } });
+
+    // WHEN
+    const command = buildCommand(renderBuildScript(options));
+
+    // THEN
+    expect(command).toContain('--build-arg "$CIB_BUILD_ARG_1" --build-arg "$CIB_BUILD_ARG_2"');
+    expect(command).not.toContain('CIB_BUILD_ARG_3');
+  });
+
+  test('has no target or network variable when neither is given', () => {
+    // GIVEN
+    const options = markedOptions({ target: undefined, networkMode: undefined });
+
+    // WHEN
+    const script = renderBuildScript(options);
+
+    // THEN
+    expect(script.environment).not.toHaveProperty('CIB_TARGET');
+    expect(script.environment).not.toHaveProperty('CIB_NETWORK_MODE');
+    expect(buildCommand(script)).not.toMatch(/--target|--network/);
+  });
+
+  test('passes target and network mode through variables', () => {
+    // GIVEN
+    const options = markedOptions({ target: 'prod', networkMode: 'host' });
+
+    // WHEN
+    const script = renderBuildScript(options);
+
+    // THEN
+    expect(script.environment).toMatchObject({ CIB_TARGET: 'prod', CIB_NETWORK_MODE: 'host' });
+    expect(buildCommand(script)).toContain('--target "$CIB_TARGET"');
+    expect(buildCommand(script)).toContain('--network "$CIB_NETWORK_MODE"');
+  });
+
+  test.each([[false, 'false'], [true, 'true']])('provenance %s sets CIB_PROVENANCE=%s', (provenance, expected) => {
+    // WHEN
+    const script = renderBuildScript(markedOptions({ provenance }));
+
+    // THEN
+    expect(script.environment.CIB_PROVENANCE).toEqual(expected);
+    expect(buildCommand(script)).toContain('--provenance="$CIB_PROVENANCE"');
+  });
+
+  test('numbers fixed tags CIB_IMAGE_TAG_1..n in the given order', () => {
+    // GIVEN
+    const options = markedOptions({ imageTags: [ImageTag.of('stable'), ImageTag.commit(), ImageTag.of('latest')] });
+
+    // WHEN
+    const script = renderBuildScript(options);
+
+    // THEN
+    expect(script.environment.CIB_IMAGE_TAG_1).toEqual('stable');
+    expect(script.environment.CIB_IMAGE_TAG_2).toEqual('latest');
+    expect(buildCommand(script)).toContain(
+      '--tag "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_1" --tag "$CIB_IMAGE_REPOSITORY_URI:$CIB_COMMIT_TAG" --tag "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_2"',
+    );
+  });
+
+  test.each([
+    ['the commit tag', [ImageTag.commit(), ImageTag.of('latest')], 'export IMAGE_TAG="$CIB_COMMIT_TAG"'],
+    ['the fixed tag', [ImageTag.of('latest'), ImageTag.commit()], 'export IMAGE_TAG="$CIB_IMAGE_TAG_1"'],
+  ])('exports %s as IMAGE_TAG when it comes first', (_name, imageTags, expected) => {
+    // WHEN
+    const script = renderBuildScript(markedOptions({ imageTags }));
+
+    // THEN
+    expect(script.phases.pre_build).toContain(expected);
+  });
+
+  test('throws when no image tag is given', () => {
+    // WHEN / THEN
+    expect(() => renderBuildScript(markedOptions({ imageTags: [] }))).toThrow(/imageTags/);
+  });
+});
+
+describe('registry cache strategy', () => {
+  test('imports the branch cache and falls back to the default branch cache', () => {
+    // WHEN
+    const command = buildCommand(renderBuildScript(markedOptions()));
+
+    // THEN
+    expect(command).toContain('--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG"');
+    expect(command).toContain('--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_DEFAULT_CACHE_TAG"');
+  });
+
+  test('exports the cache to the branch cache tag with mode=max as an OCI image manifest, ignoring export errors', () => {
+    // WHEN
+    const command = buildCommand(renderBuildScript(markedOptions()));
+
+    // THEN
+    expect(command).toContain(
+      '--cache-to "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"',
+    );
+  });
+
+  test('pushes the image and reports its digest from the metadata file', () => {
+    // WHEN
+    const script = renderBuildScript(markedOptions());
+
+    // THEN
+    expect(buildCommand(script)).toMatch(/--push .*--metadata-file "\$CIB_METADATA_FILE"/);
+    expect(script.phases.build.some((c) => c.startsWith('export IMAGE_DIGEST='))).toBe(true);
+  });
+
+  test('sets the cache repository variables', () => {
+    // WHEN
+    const script = renderBuildScript(markedOptions());
+
+    // THEN
+    expect(script.environment.CIB_CACHE_REPOSITORY_URI).toEqual('123456789012.dkr.ecr.us-east-1.amazonaws.com/mk04cache');
+    expect(script.environment.CIB_CACHE_REGION).toEqual('mk05region');
+  });
+
+  test('throws without a cache repository', () => {
+    // WHEN / THEN
+    expect(() => renderBuildScript(markedOptions({ cacheRepositoryUri: undefined, cacheRepositoryRegion: undefined })))
+      .toThrow(/needs a cache repository/);
+  });
+
+  test('creates a docker-container builder from CIB_BUILDER_IMAGE and builds with it', () => {
+    // WHEN
+    const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry() }));
+
+    // THEN
+    expect(script.environment.CIB_BUILDER_IMAGE).toEqual('moby/buildkit:buildx-stable-1');
+    const create = script.phases.pre_build.filter((c) => c.includes('docker buildx create'));
+    expect(create).toHaveLength(1);
+    expect(create[0]).toContain('--driver docker-container');
+    expect(create[0]).toContain('--driver-opt "image=$CIB_BUILDER_IMAGE"');
+    expect(buildCommand(script)).toContain('--builder cib-builder');
+  });
+
+  test('uses a custom BuildKit image', () => {
+    // WHEN
+    const script = renderBuildScript(markedOptions({
+      strategy: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer({ image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/buildkit:v0.13' }) }),
+    }));
+
+    // THEN
+    expect(script.environment.CIB_BUILDER_IMAGE).toEqual('123456789012.dkr.ecr.us-east-1.amazonaws.com/buildkit:v0.13');
+  });
+
+  test('with the current driver creates no builder and sets no builder image', () => {
+    // WHEN
+    const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry({ builder: BuildxBuilder.currentDriver() }) }));
+
+    // THEN
+    expect(allCommands(script).filter((c) => c.includes('buildx create'))).toEqual([]);
+    expect(buildCommand(script)).not.toContain('--builder');
+    expect(script.environment).not.toHaveProperty('CIB_BUILDER_IMAGE');
+  });
+});
+
+describe('no cache strategy', () => {
+  test('neither imports nor exports a cache and builds with --no-cache', () => {
+    // WHEN
+    const script = renderBuildScript(markedOptions({
+      strategy: CacheStrategy.none(),
+      cacheRepositoryUri: undefined,
+      cacheRepositoryRegion: undefined,
+    }));
+
+    // THEN
+    expect(allCommands(script).filter((c) => /--cache-(from|to)/.test(c))).toEqual([]);
+    expect(buildCommand(script)).toContain('--no-cache');
+  });
+
+  test('has no cache repository variables, even when a cache repository is passed', () => {
+    // WHEN
+    const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.none() }));
+
+    // THEN
+    expect(script.environment).not.toHaveProperty('CIB_CACHE_REPOSITORY_URI');
+    expect(script.environment).not.toHaveProperty('CIB_CACHE_REGION');
+    expect(allCommands(script).filter((c) => c.includes('CIB_CACHE_REPOSITORY_URI'))).toEqual([]);
+  });
+});
+
+describe('toBuildSpecObject', () => {
+  test('is a version 0.2 buildspec run by bash', () => {
+    // WHEN
+    const spec = toBuildSpecObject(renderBuildScript(markedOptions()));
+
+    // THEN
+    expect(spec.version).toEqual('0.2');
+    expect(spec.env.shell).toEqual('bash');
+  });
+
+  test('exports IMAGE_URI, IMAGE_TAG and IMAGE_DIGEST', () => {
+    // WHEN
+    const spec = toBuildSpecObject(renderBuildScript(markedOptions()));
+
+    // THEN
+    expect(spec.env['exported-variables']).toEqual(['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST']);
+  });
+
+  test('leaves imagedefinitions.json and imageDetail.json as artifacts', () => {
+    // WHEN
+    const spec = toBuildSpecObject(renderBuildScript(markedOptions()));
+
+    // THEN
+    expect(spec.artifacts).toEqual({ 'files': ['imagedefinitions.json', 'imageDetail.json'], 'discard-paths': 'yes' });
+  });
+
+  test.each(STRATEGIES)('every phase aborts on failure and empty phases are left out (%s)', (_name, strategy) => {
+    // GIVEN
+    const script = renderBuildScript(markedOptions({ strategy: strategy() }));
+
+    // WHEN
+    const spec = toBuildSpecObject(script);
+
+    // THEN
+    const nonEmpty = Object.entries(script.phases).filter(([, c]) => c.length > 0).map(([n]) => n);
+    expect(Object.keys(spec.phases)).toEqual(nonEmpty);
+    for (const name of nonEmpty) {
+      expect(spec.phases[name]).toEqual({ 'on-failure': 'ABORT', 'commands': (script.phases as any)[name] });
+    }
+  });
+
+  test('writes the artifact files in post_build', () => {
+    // WHEN
+    const spec = toBuildSpecObject(renderBuildScript(markedOptions()));
+
+    // THEN
+    const postBuild: string[] = spec.phases.post_build.commands;
+    expect(postBuild.some((c) => c.includes('"$CIB_CONTAINER_NAME" "$IMAGE_URI"') && c.endsWith('> imagedefinitions.json'))).toBe(true);
+    expect(postBuild.some((c) => c.includes('"$CIB_IMAGE_REPOSITORY_URI@$IMAGE_DIGEST"') && c.endsWith('> imageDetail.json'))).toBe(true);
+  });
+});
+
+describe('pre_build commands executed by bash', () => {
+  /**
+   * Runs the pre_build commands in bash, one line each, with `aws` and `docker` stubbed, and
+   * prints the variables they set.
+   */
+  function runPreBuild(script: BuildScript, env: Record<string, string>): Record<string, string> {
+    const stubs = 'aws() { :; }; docker() { :; }';
+    const program = [stubs, ...script.phases.pre_build, 'printf "\\0CIB-VARS\\0%s\\0%s\\0%s" "$CIB_CACHE_TAG" "$IMAGE_TAG" "$IMAGE_URI"'].join('\n');
+    const result = spawnSync('bash', ['--norc', '--noprofile', '-e', '-c', program], {
+      env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...script.environment, ...env },
+    });
+    expect(result.stderr.toString()).toEqual('');
+    expect(result.status).toEqual(0);
+    const [, vars] = result.stdout.toString().split('\0CIB-VARS\0');
+    const [cacheTag, imageTag, imageUri] = vars.split('\0');
+    return { cacheTag, imageTag, imageUri };
+  }
+
+  const script = renderBuildScript(markedOptions({
+    defaultCacheTag: 'main',
+    imageTags: [ImageTag.commit(), ImageTag.of('latest')],
+    imageRepositoryUri: '123456789012.dkr.ecr.us-east-1.amazonaws.com/api',
+  }));
+  const sha = '0123456789abcdef0123456789abcdef01234567';
+
+  test.each([
+    ['CIB_BRANCH', { CIB_BRANCH: 'feature/x', CODEBUILD_WEBHOOK_HEAD_REF: 'refs/heads/other' }, 'feature-x'],
+    ['the webhook head ref', { CODEBUILD_WEBHOOK_HEAD_REF: 'refs/heads/feature/y' }, 'feature-y'],
+    ['a branch source version', { CODEBUILD_SOURCE_VERSION: 'refs/heads/dev' }, 'dev'],
+    ['the default branch for a commit SHA source version', { CODEBUILD_SOURCE_VERSION: sha }, 'main'],
+    ['the default branch for an S3 source version', { CODEBUILD_SOURCE_VERSION: 'arn:aws:s3:::bucket/key.zip' }, 'main'],
+    ['the default branch when nothing names a branch', {}, 'main'],
+    ['the default branch when the branch maps to nothing', { CIB_BRANCH: '...' }, 'main'],
+  ])('picks the cache tag from %s', (_name, env, expected) => {
+    // WHEN
+    const vars = runPreBuild(script, env as Record<string, string>);
+
+    // THEN
+    expect(vars.cacheTag).toEqual(expected);
+  });
+
+  test('tags the image with the resolved commit and exports it as IMAGE_TAG and IMAGE_URI', () => {
+    // WHEN
+    const vars = runPreBuild(script, { CODEBUILD_RESOLVED_SOURCE_VERSION: sha });
+
+    // THEN
+    expect(vars.imageTag).toEqual(sha);
+    expect(vars.imageUri).toEqual(`123456789012.dkr.ecr.us-east-1.amazonaws.com/api:${sha}`);
+  });
+
+  test('falls back to build-<build number> without a resolved source version', () => {
+    // WHEN
+    const vars = runPreBuild(script, { CODEBUILD_BUILD_NUMBER: '42' });
+
+    // THEN
+    expect(vars.imageTag).toEqual('build-42');
+  });
+});
