@@ -25,6 +25,7 @@ export interface BuildScriptOptions {
   readonly imageRepositoryRegion: string;
   readonly cacheRepositoryUri?: string;
   readonly cacheRepositoryRegion?: string;
+  readonly cacheRepositoryName?: string;
   /** Dockerfile path relative to the build context. */
   readonly dockerfile: string;
   /** Build context relative to the source root. */
@@ -110,6 +111,12 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
     }
     environment.CIB_CACHE_REPOSITORY_URI = options.cacheRepositoryUri;
     environment.CIB_CACHE_REGION = options.cacheRepositoryRegion;
+    if (options.strategy._needsCacheRepositoryName()) {
+      if (options.cacheRepositoryName === undefined) {
+        throw new Error(`cache strategy '${options.strategy.name}' needs the cache repository name`);
+      }
+      environment.CIB_CACHE_REPOSITORY_NAME = options.cacheRepositoryName;
+    }
     preBuild.push('CIB_CACHE_REGISTRY="${CIB_CACHE_REPOSITORY_URI%%/*}"');
   }
 
@@ -159,7 +166,10 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
       commonArgs.push(`--build-arg "$CIB_BUILD_ARG_${i + 1}"`);
     });
 
-  const strategy = options.strategy._render({ commonArgs: commonArgs.join(' ') });
+  const strategy = options.strategy._render({
+    commonArgs: commonArgs.join(' '),
+    imageRefs: tagVariables.map((v) => `"$CIB_IMAGE_REPOSITORY_URI:$${v}"`),
+  });
   Object.assign(environment, strategy.environment);
   preBuild.push(...strategy.preBuild);
 
@@ -191,10 +201,10 @@ export function toBuildSpecObject(script: BuildScript): Record<string, any> {
     }
   }
   return {
-    'version': '0.2',
-    'env': { 'shell': 'bash', 'exported-variables': script.exportedVariables },
+    version: '0.2',
+    env: { 'shell': 'bash', 'exported-variables': script.exportedVariables },
     phases,
-    'artifacts': { 'files': script.artifactFiles, 'discard-paths': 'yes' },
+    artifacts: { 'files': script.artifactFiles, 'discard-paths': 'yes' },
   };
 }
 

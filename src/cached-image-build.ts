@@ -328,6 +328,9 @@ export class CachedImageBuild extends Construct {
     }
 
     for (const name of Object.keys(props.environmentVariables ?? {})) {
+      if (name.startsWith('CODEBUILD_')) {
+        throw new Error(`environmentVariables: '${name}' is reserved (CodeBuild rejects names starting with CODEBUILD_)`);
+      }
       if (name.startsWith(ENV_PREFIX)) {
         throw new Error(`environmentVariables: '${name}' is reserved (names starting with ${ENV_PREFIX} belong to the build script)`);
       }
@@ -372,27 +375,7 @@ export class CachedImageBuild extends Construct {
         imageScanOnPush: false,
         removalPolicy: RemovalPolicy.DESTROY,
         emptyOnDelete: true,
-        lifecycleRules: [
-          {
-            rulePriority: 1,
-            description: `Never expire the default branch cache (${defaultCacheTag})`,
-            tagStatus: ecr.TagStatus.TAGGED,
-            tagPatternList: [defaultCacheTag],
-            maxImageCount: 1,
-          },
-          {
-            rulePriority: 2,
-            description: 'Expire replaced cache manifests (untagged) after 1 day',
-            tagStatus: ecr.TagStatus.UNTAGGED,
-            maxImageAge: Duration.days(1),
-          },
-          {
-            rulePriority: 3,
-            description: `Expire other branches' caches ${cacheRetention.toDays()} days after their last push`,
-            tagStatus: ecr.TagStatus.ANY,
-            maxImageAge: cacheRetention,
-          },
-        ],
+        lifecycleRules: strategy._cacheLifecycleRules(defaultCacheTag, cacheRetention),
       });
     }
 
@@ -402,6 +385,7 @@ export class CachedImageBuild extends Construct {
       imageRepositoryRegion: this.repository.env.region,
       cacheRepositoryUri: this.cacheRepository?.repositoryUri,
       cacheRepositoryRegion: this.cacheRepository?.env.region,
+      cacheRepositoryName: this.cacheRepository?.repositoryName,
       dockerfile,
       buildContext,
       target: props.target,
@@ -421,7 +405,7 @@ export class CachedImageBuild extends Construct {
 
     const projectProps: codebuild.PipelineProjectProps = {
       projectName: props.projectName,
-      description: `Builds ${dockerfile} and pushes it to ECR with the '${strategy.name}' layer cache (cdk-cached-image-build)`,
+      description: `Builds a Docker image and pushes it to ECR with the '${strategy.name}' layer cache (cdk-cached-image-build)`,
       buildSpec: codebuild.BuildSpec.fromObject(toBuildSpecObject(script)),
       environment: {
         buildImage,
@@ -437,6 +421,10 @@ export class CachedImageBuild extends Construct {
 
     this.repository.grantPullPush(this.project);
     this.cacheRepository?.grantPullPush(this.project);
+    const extraCacheActions = strategy._extraCacheActions();
+    if (this.cacheRepository && extraCacheActions.length > 0) {
+      this.cacheRepository.grant(this.project, ...extraCacheActions);
+    }
 
     this.imageUri = movingTags.length > 0
       ? this.repository.repositoryUriForTag(movingTags[0])

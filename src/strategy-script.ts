@@ -12,6 +12,8 @@ export interface StrategyContext {
    * --platform, --tag, --target, --network, --build-arg; only variable references, no values.
    */
   readonly commonArgs: string;
+  /** Every image reference to push, quoted, e.g. `"$CIB_IMAGE_REPOSITORY_URI:$CIB_COMMIT_TAG"`. */
+  readonly imageRefs: string[];
 }
 
 /**

@@ -1,4 +1,5 @@
 import { spawnSync } from 'child_process';
+import { writeFileSync } from 'fs';
 import { BuildxBuilder, CacheStrategy, ImageTag } from '../src';
 import { BuildScriptOptions, renderBuildScript, toBuildSpecObject, BuildScript } from '../src/build-script';
 
@@ -10,6 +11,7 @@ function markedOptions(overrides: Partial<BuildScriptOptions> = {}): BuildScript
     imageRepositoryRegion: 'mk03region',
     cacheRepositoryUri: '123456789012.dkr.ecr.us-east-1.amazonaws.com/mk04cache',
     cacheRepositoryRegion: 'mk05region',
+    cacheRepositoryName: 'mk17cachename',
     dockerfile: 'mk06dir/Dockerfile.mk06',
     buildContext: 'mk07ctx',
     target: 'mk08target',
@@ -27,7 +29,7 @@ function markedOptions(overrides: Partial<BuildScriptOptions> = {}): BuildScript
   };
 }
 
-const MARKERS = Array.from({ length: 16 }, (_, i) => `mk${String(i + 1).padStart(2, '0')}`);
+const MARKERS = Array.from({ length: 17 }, (_, i) => `mk${String(i + 1).padStart(2, '0')}`);
 
 function allCommands(script: BuildScript): string[] {
   return [...script.phases.install, ...script.phases.pre_build, ...script.phases.build, ...script.phases.post_build];
@@ -90,6 +92,9 @@ function crossingDefinitions(commands: string[]): string[] {
 const STRATEGIES: Array<[string, () => CacheStrategy]> = [
   ['registry with a docker-container builder', () => CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer({ image: 'mk01img.example/buildkit:mk01' }) })],
   ['registry with the current driver', () => CacheStrategy.registry({ builder: BuildxBuilder.currentDriver() })],
+  ['inline', () => CacheStrategy.inline()],
+  ['buildah', () => CacheStrategy.buildah()],
+  ['buildah without install', () => CacheStrategy.buildah({ install: false })],
   ['none', () => CacheStrategy.none()],
 ];
 
@@ -114,8 +119,18 @@ describe('command shape', () => {
     const commands = allCommands(renderBuildScript(options));
 
     // THEN: pipes inside $( ... ) only decide the substitution's value; top-level pipes decide the command's status
-    expect(commands.filter((c) => TOP_LEVEL_PIPE.test(withoutCommandSubstitutions(c))).length).toBeGreaterThan(0);
     expect(pipesWithoutPipefail(commands)).toEqual([]);
+  });
+
+  test.each(STRATEGIES.filter(([name]) => !name.startsWith('buildah')))('the docker login pipes the ECR password into docker login (%s)', (_name, strategy) => {
+    // GIVEN
+    const options = markedOptions({ strategy: strategy() });
+
+    // WHEN
+    const commands = allCommands(renderBuildScript(options));
+
+    // THEN: the pipefail check above has pipes to look at
+    expect(commands.filter((c) => TOP_LEVEL_PIPE.test(withoutCommandSubstitutions(c))).length).toBeGreaterThan(0);
   });
 
   test('the pipefail check finds a top-level pipe without pipefail, and ignores || and $( | )', () => {
@@ -164,7 +179,9 @@ describe('command shape', () => {
     const environment = JSON.stringify(script.environment).toLowerCase();
     const expected = MARKERS
       .filter((m) => m !== 'mk01' || name === 'registry with a docker-container builder')
-      .filter((m) => !['mk04', 'mk05'].includes(m) || name !== 'none');
+      .filter((m) => !['mk04', 'mk05'].includes(m) || name !== 'none')
+      // only the inline strategy calls the ECR API with the cache repository's name
+      .filter((m) => m !== 'mk17' || name === 'inline');
     expect(expected.length).toBeGreaterThanOrEqual(13);
     expect(expected.filter((m) => !environment.includes(m))).toEqual([]);
   });
@@ -491,5 +508,191 @@ describe('pre_build commands executed by bash', () => {
 
     // THEN
     expect(vars.imageTag).toEqual('build-42');
+  });
+});
+
+/** Runs commands in one bash process (each must succeed) and returns stdout. */
+function runCommands(commands: string[], env: Record<string, string>, stubs = ''): { stdout: string; stderr: string; status: number | null } {
+  const program = [stubs, ...commands.map((c) => `${c} || exit 99`)].join('\n');
+  const result = spawnSync('bash', ['--norc', '--noprofile', '-c', program], {
+    env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...env },
+  });
+  return { stdout: result.stdout.toString(), stderr: result.stderr.toString(), status: result.status };
+}
+
+describe('inline cache strategy', () => {
+  const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.inline() }));
+  const build = script.phases.build;
+  const pre = script.phases.pre_build;
+
+  test('builds with the default builder and BUILDKIT_INLINE_CACHE=1, without buildx', () => {
+    // THEN
+    const docker = build.filter((c) => /\bdocker build\b/.test(c));
+    expect(docker).toHaveLength(1);
+    expect(docker[0]).toContain('DOCKER_BUILDKIT=1 docker build --progress=plain');
+    expect(docker[0]).toContain('--build-arg BUILDKIT_INLINE_CACHE=1');
+    expect(allCommands(script).filter((c) => /buildx/.test(c))).toEqual([]);
+  });
+
+  test('imports every listed cache tag and keeps the build log', () => {
+    // THEN
+    const docker = build.find((c) => /\bdocker build\b/.test(c))!;
+    expect(docker).toMatch(/^CIB_FROM=\(\); for t in \$CIB_INLINE_CACHE_TAGS; do CIB_FROM\+=\(--cache-from "\$CIB_CACHE_REPOSITORY_URI:\$t"\); done;/);
+    expect(docker).toContain('"${CIB_FROM[@]}"');
+    expect(docker).toMatch(/\| tee "\$CIB_BUILD_LOG"$/);
+  });
+
+  test('pushes every image tag, then the cache tag keyed by the number of executed steps, tolerating a failed cache push', () => {
+    // THEN
+    expect(build.filter((c) => c.startsWith('docker push "$CIB_IMAGE_REPOSITORY_URI:'))).toEqual([
+      'docker push "$CIB_IMAGE_REPOSITORY_URI:$CIB_COMMIT_TAG"',
+      'docker push "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_1"',
+      'docker push "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_2"',
+    ]);
+    const cachePush = build.find((c) => c.includes('CIB_INLINE_TAG='))!;
+    expect(cachePush).toContain('CIB_INLINE_TAG="$CIB_CACHE_TAG-e$CIB_EXECUTED_STEPS"');
+    expect(cachePush).toContain('if [ "$CIB_EXECUTED_STEPS" -gt 0 ]');
+    expect(cachePush).toContain('|| echo "warning: pushing the cache tag failed');
+  });
+
+  test('lists the branch and default-branch cache tags from ECR, in bash', () => {
+    // GIVEN: an aws stub answering list-images like `--output text` does (tab-separated)
+    const listing = pre.find((c) => c.startsWith('CIB_INLINE_CACHE_TAGS='))!;
+    const stubs = 'aws() { printf "%s\\n" "$*" > "$CALLS"; printf \'main-e6\\tfeature-x-e2\\tmain-e1\\tmain\\tmain-ex\\tfeature-x-e10\\tother-e3\\tmain-e1x\\n\'; }';
+    const calls = `/tmp/cib-inline-calls-${process.pid}`;
+
+    // WHEN
+    const r = runCommands([listing, 'printf "[%s]" "$CIB_INLINE_CACHE_TAGS"'], {
+      CALLS: calls,
+      CIB_CACHE_TAG: 'feature-x',
+      CIB_DEFAULT_CACHE_TAG: 'main',
+      CIB_CACHE_REGION: 'eu-west-1',
+      CIB_CACHE_REGISTRY: '123456789012.dkr.ecr.eu-west-1.amazonaws.com',
+      CIB_CACHE_REPOSITORY_NAME: 'api-cache',
+    }, stubs);
+
+    // THEN
+    expect(r.status).toEqual(0);
+    expect(r.stdout).toEqual('[feature-x-e10 feature-x-e2 main-e1 main-e6 ]');
+    expect(spawnSync('cat', [calls]).stdout.toString().trim()).toEqual(
+      'ecr list-images --region eu-west-1 --registry-id 123456789012 --repository-name api-cache --filter tagStatus=TAGGED --query imageIds[].imageTag --output text');
+  });
+
+  test('builds without the cache when the tags cannot be listed, in bash', () => {
+    // GIVEN
+    const listing = pre.find((c) => c.startsWith('CIB_INLINE_CACHE_TAGS='))!;
+
+    // WHEN
+    const r = runCommands([listing, 'printf "[%s]" "$CIB_INLINE_CACHE_TAGS"'], { CIB_CACHE_TAG: 'main', CIB_DEFAULT_CACHE_TAG: 'main' },
+      'aws() { echo "AccessDeniedException" >&2; return 254; }');
+
+    // THEN
+    expect(r.status).toEqual(0);
+    expect(r.stdout).toEqual('[]');
+    expect(r.stderr).toContain('warning: could not list the cache tags');
+  });
+
+  test.each([
+    ['a cold build', ['#5 [2/4] WORKDIR /app', '#5 DONE 0.0s', '#6 [3/4] RUN make', '#6 DONE 1.0s', '#7 [4/4] COPY app .', '#7 DONE 0.0s'], 3],
+    ['a warm build', ['#4 [1/4] FROM base', '#4 CACHED', '#5 [2/4] WORKDIR /app', '#5 CACHED', '#6 [3/4] RUN make', '#6 CACHED', '#7 [4/4] COPY app .', '#7 DONE 0.0s'], 1],
+    ['a fully cached multi-stage build', ['#5 [build 2/3] RUN make', '#5 CACHED', '#8 [stage-1 2/2] COPY --from=build /a /a', '#8 CACHED', '#1 [internal] load build definition from Dockerfile'], 0],
+  ])('counts the executed steps of %s, in bash', (_name, lines, expected) => {
+    // GIVEN
+    const count = build.find((c) => c.startsWith('CIB_EXECUTED_STEPS='))!;
+    const log = `/tmp/cib-inline-log-${process.pid}`;
+    writeFileSync(log, (lines as string[]).join('\n') + '\n');
+
+    // WHEN
+    const r = runCommands([count, 'printf "%s" "$CIB_EXECUTED_STEPS"'], { CIB_BUILD_LOG: log });
+
+    // THEN
+    expect(r.stdout).toEqual(String(expected));
+  });
+
+  test('reads the pushed digest from the image RepoDigests of the application repository', () => {
+    // THEN
+    const digest = build.find((c) => c.startsWith('export IMAGE_DIGEST='))!;
+    expect(digest).toContain('docker image inspect --format \'{{range .RepoDigests}}{{println .}}{{end}}\' "$IMAGE_URI"');
+    expect(digest).toContain('-v r="$CIB_IMAGE_REPOSITORY_URI@"');
+  });
+});
+
+describe('buildah cache strategy', () => {
+  const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.buildah() }));
+
+  test('installs buildah with apt-get, dnf or yum when missing', () => {
+    // THEN
+    expect(script.phases.install).toHaveLength(2);
+    expect(script.phases.install[0]).toMatch(/^if command -v buildah/);
+    for (const tool of ['apt-get install -y -q buildah', 'dnf install -y -q buildah', 'yum install -y -q buildah']) {
+      expect(script.phases.install[0]).toContain(tool);
+    }
+    expect(script.phases.install[1]).toEqual('buildah --version');
+  });
+
+  test('has no install phase with install: false', () => {
+    // WHEN
+    const withoutInstall = renderBuildScript(markedOptions({ strategy: CacheStrategy.buildah({ install: false }) }));
+
+    // THEN
+    expect(withoutInstall.phases.install).toEqual([]);
+    expect(toBuildSpecObject(withoutInstall).phases).not.toHaveProperty('install');
+  });
+
+  test('builds with --layers, imports and exports the cache repository, and builds again without export when that fails', () => {
+    // THEN
+    const command = buildCommand(script);
+    const [first, fallback] = command.split(' || ');
+    expect(first).toMatch(/^buildah build --layers --cache-from "\$CIB_CACHE_REPOSITORY_URI" --cache-to "\$CIB_CACHE_REPOSITORY_URI" /);
+    expect(fallback).toContain('buildah build --layers --cache-from "$CIB_CACHE_REPOSITORY_URI" --file');
+    expect(fallback).not.toContain('--cache-to');
+  });
+
+  test('pushes every tag, the first with --digestfile, and exports the digest', () => {
+    // THEN
+    expect(script.phases.build.filter((c) => c.startsWith('buildah push'))).toEqual([
+      'buildah push --digestfile "$CIB_DIGEST_FILE" "$CIB_IMAGE_REPOSITORY_URI:$CIB_COMMIT_TAG"',
+      'buildah push "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_1"',
+      'buildah push "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_2"',
+    ]);
+    expect(script.phases.build).toContain('export IMAGE_DIGEST="$(cat "$CIB_DIGEST_FILE")"');
+  });
+
+  test.each([
+    ['one registry', '123456789012.dkr.ecr.us-east-1.amazonaws.com', ['123456789012.dkr.ecr.us-east-1.amazonaws.com']],
+    ['two registries', '210987654321.dkr.ecr.eu-west-1.amazonaws.com', ['123456789012.dkr.ecr.us-east-1.amazonaws.com', '210987654321.dkr.ecr.eu-west-1.amazonaws.com']],
+  ])('writes the ECR credentials for %s into a private auth file, in bash', (_name, cacheRegistry, hosts) => {
+    // GIVEN
+    const [mkAuthFile, writeAuth] = script.phases.pre_build.filter((c) => c.includes('REGISTRY_AUTH_FILE'));
+    const authFile = `/tmp/cib-auth-${process.pid}-${hosts.length}`;
+
+    // WHEN
+    const r = runCommands([mkAuthFile.replace('$(mktemp)', authFile), writeAuth], {
+      CIB_IMAGE_REGISTRY: '123456789012.dkr.ecr.us-east-1.amazonaws.com',
+      CIB_CACHE_REGISTRY: cacheRegistry,
+      CIB_IMAGE_REGION: 'us-east-1',
+      CIB_CACHE_REGION: 'eu-west-1',
+    }, 'aws() { echo "token-for-$4"; }');
+
+    // THEN
+    expect(r.status).toEqual(0);
+    const auth = JSON.parse(spawnSync('cat', [authFile]).stdout.toString());
+    expect(Object.keys(auth.auths)).toEqual(hosts);
+    expect(Buffer.from(auth.auths[hosts[0]].auth, 'base64').toString()).toEqual('AWS:token-for-us-east-1');
+    if (hosts.length > 1) {
+      expect(Buffer.from(auth.auths[hosts[1]].auth, 'base64').toString()).toEqual('AWS:token-for-eu-west-1');
+    }
+  });
+
+  test('fails the command when the ECR token cannot be had, in bash', () => {
+    // GIVEN
+    const writeAuth = script.phases.pre_build.find((c) => c.startsWith('( set -o pipefail;'))!;
+
+    // WHEN
+    const r = runCommands([writeAuth], { REGISTRY_AUTH_FILE: `/tmp/cib-auth-${process.pid}-fail`, CIB_IMAGE_REGISTRY: 'a', CIB_CACHE_REGISTRY: 'a' },
+      'aws() { return 255; }');
+
+    // THEN
+    expect(r.status).toEqual(99);
   });
 });

@@ -892,3 +892,90 @@ describe('imageUri', () => {
     expect(stack.resolve(build.imageUri)).toEqual(stack.resolve(repository.repositoryUri));
   });
 });
+
+describe('inline cache strategy', () => {
+  test('protects every default-branch cache tag <tag>-e* and expires the rest by age', () => {
+    // WHEN
+    const { template } = synth({ repositoryName: 'api', cache: CacheStrategy.inline(), cacheRetention: Duration.days(7) });
+
+    // THEN
+    const rules = lifecycleRules(template);
+    expect(rules.map((r) => r.rulePriority)).toEqual([1, 2, 3]);
+    expect(rules[0].selection).toEqual({ tagStatus: 'tagged', tagPatternList: ['main-e*'], countType: 'imageCountMoreThan', countNumber: 1000 });
+    expect(rules[1].selection).toEqual({ tagStatus: 'untagged', countType: 'sinceImagePushed', countNumber: 1, countUnit: 'days' });
+    expect(rules[2].selection).toEqual({ tagStatus: 'any', countType: 'sinceImagePushed', countNumber: 7, countUnit: 'days' });
+  });
+
+  test('may also list the images of the cache repository, and nothing more', () => {
+    // WHEN
+    const { template } = synth({ repositoryName: 'api', cache: CacheStrategy.inline() });
+
+    // THEN
+    const [appId] = appRepository(template);
+    const [cacheId] = cacheRepository(template);
+    expect(ecrPermissionsOfProjectRole(template)).toEqual({
+      '"*"': ['ecr:GetAuthorizationToken'],
+      [JSON.stringify({ 'Fn::GetAtt': [appId, 'Arn'] })]: PUSH_PULL_ACTIONS,
+      [JSON.stringify({ 'Fn::GetAtt': [cacheId, 'Arn'] })]: [...PUSH_PULL_ACTIONS, 'ecr:ListImages'].sort(),
+    });
+  });
+
+  test('passes the cache repository name, which no other strategy needs', () => {
+    // WHEN
+    const inline = synth({ repositoryName: 'api', cache: CacheStrategy.inline() }).template;
+    const registry = synth({ repositoryName: 'api' }).template;
+
+    // THEN
+    const [cacheId] = cacheRepository(inline);
+    expect(plainEnv(inline).CIB_CACHE_REPOSITORY_NAME).toEqual({ Ref: cacheId });
+    expect(plainEnv(registry)).not.toHaveProperty('CIB_CACHE_REPOSITORY_NAME');
+  });
+
+  test('builds with docker build and BUILDKIT_INLINE_CACHE, and creates no buildx builder', () => {
+    // WHEN
+    const { template } = synth({ cache: CacheStrategy.inline() });
+
+    // THEN
+    const commands: string[] = Object.values<any>(buildSpec(template).phases).flatMap((p) => p.commands);
+    expect(commands.filter((c) => c.includes('DOCKER_BUILDKIT=1 docker build') && c.includes('--build-arg BUILDKIT_INLINE_CACHE=1'))).toHaveLength(1);
+    expect(commands.filter((c) => c.includes('buildx'))).toEqual([]);
+    expect(plainEnv(template)).not.toHaveProperty('CIB_BUILDER_IMAGE');
+  });
+});
+
+describe('buildah cache strategy', () => {
+  test('expires every cache tag by age: no tag is the default branch cache', () => {
+    // WHEN
+    const { template } = synth({ repositoryName: 'api', cache: CacheStrategy.buildah(), cacheRetention: Duration.days(30) });
+
+    // THEN
+    const rules = lifecycleRules(template);
+    expect(rules.map((r) => r.rulePriority)).toEqual([2, 3]);
+    expect(rules[0].selection).toEqual({ tagStatus: 'untagged', countType: 'sinceImagePushed', countNumber: 1, countUnit: 'days' });
+    expect(rules[1].selection).toEqual({ tagStatus: 'any', countType: 'sinceImagePushed', countNumber: 30, countUnit: 'days' });
+  });
+
+  test('may push and pull the two repositories and get an ECR token, nothing else ECR-wise', () => {
+    // WHEN
+    const { template } = synth({ repositoryName: 'api', cache: CacheStrategy.buildah() });
+
+    // THEN
+    const [appId] = appRepository(template);
+    const [cacheId] = cacheRepository(template);
+    expect(ecrPermissionsOfProjectRole(template)).toEqual({
+      '"*"': ['ecr:GetAuthorizationToken'],
+      [JSON.stringify({ 'Fn::GetAtt': [appId, 'Arn'] })]: PUSH_PULL_ACTIONS,
+      [JSON.stringify({ 'Fn::GetAtt': [cacheId, 'Arn'] })]: PUSH_PULL_ACTIONS,
+    });
+  });
+
+  test('installs buildah in the install phase, which aborts on failure', () => {
+    // WHEN
+    const { template } = synth({ cache: CacheStrategy.buildah() });
+
+    // THEN
+    const install = buildSpec(template).phases.install;
+    expect(install['on-failure']).toEqual('ABORT');
+    expect(install.commands[1]).toEqual('buildah --version');
+  });
+});

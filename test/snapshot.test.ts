@@ -56,3 +56,14 @@ test('standalone project with a GitHub source, arm64 and the current buildx driv
   // THEN
   expect(template).toMatchSnapshot();
 });
+
+test.each([
+  ['inline', CacheStrategy.inline()],
+  ['buildah', CacheStrategy.buildah()],
+])('%s cache strategy', (_name, cache) => {
+  // WHEN
+  const template = snapshotOf({ repositoryName: 'api', cache });
+
+  // THEN
+  expect(template).toMatchSnapshot();
+});

@@ -26,7 +26,10 @@ export interface StepRecord {
 }
 
 const STEP_LINE = /^#(\d+) \[(?:([^\]]*?) )?(\d+)\/(\d+)\] (.*)$/;
-const LAYER_ACTIVITY = /^#\d+ (?:(?:extracting )?sha256:[0-9a-f]{64}\b.*|DONE [0-9.]+s)$/;
+/** A layer being downloaded or unpacked. */
+const LAYER_LINE = /^#\d+ (?:extracting sha256:[0-9a-f]{64}\b.*|sha256:[0-9a-f]{64} .*)$/;
+/** Docker 20.10 prints each vertex's digest on a line of its own: says nothing about the cache. */
+const VERTEX_DIGEST = /^#\d+ sha256:[0-9a-f]{64}$/;
 const MARKER = /\b(step\d+) ran-42\b/;
 
 export function parseBuildKitLog(log: string): StepRecord[] {
@@ -44,7 +47,7 @@ export function parseBuildKitLog(log: string): StepRecord[] {
     if (v[2] === 'CACHED') {
       cached.add(v[1]);
     } else {
-      other.set(v[1], [...(other.get(v[1]) ?? []), line]);
+      if (!VERTEX_DIGEST.test(line)) other.set(v[1], [...(other.get(v[1]) ?? []), line]);
     }
   }
   const records: StepRecord[] = [];
@@ -52,7 +55,7 @@ export function parseBuildKitLog(log: string): StepRecord[] {
     if (/^FROM /.test(s.instruction)) continue;
     const lines = other.get(id) ?? [];
     const markers = lines.map((l) => MARKER.exec(l)?.[1]).filter((x): x is string => !!x);
-    const onlyLayers = lines.length > 0 && lines.every((l) => LAYER_ACTIVITY.test(l)) && lines.some((l) => /sha256:/.test(l));
+    const onlyLayers = lines.some((l) => LAYER_LINE.test(l)) && lines.every((l) => LAYER_LINE.test(l) || /^#\d+ DONE [0-9.]+s$/.test(l));
     records.push({
       vertex: `#${id}`,
       stage: s.stage,
@@ -80,4 +83,30 @@ export function markerContradictions(records: StepRecord[]): string[] {
     .filter((r) => /^RUN /.test(r.instruction) && /ran-\$\(\(6\*7\)\)/.test(r.instruction))
     .filter((r) => r.cached === r.markers.length > 0)
     .map((r) => `${r.vertex} [${r.stage ? r.stage + ' ' : ''}${r.step}/${r.total}] ${r.cached ? 'judged cached but ran' : 'judged executed but printed no marker'}`);
+}
+
+/**
+ * Reads Buildah's build output: `STEP n/m: INSTRUCTION` lines, a step being a hit when
+ * `--> Using cache` follows it. FROM and instructions that only set metadata (which BuildKit
+ * does not show as steps) are left out, so both builders report the same steps.
+ */
+export function parseBuildahLog(log: string): StepRecord[] {
+  const records: { stage: string; step: number; total: number; instruction: string; cached: boolean; markers: string[] }[] = [];
+  let current: (typeof records)[number] | undefined;
+  for (const line of log.split('\n')) {
+    // `STEP 2/8: WORKDIR /app`, or `[1/2] STEP 2/6: WORKDIR /src` in a multi-stage build
+    const m = /^(?:\[(\d+)\/\d+\] )?STEP (\d+)\/(\d+): (.*)$/.exec(line);
+    if (m) {
+      current = { stage: m[1] ?? '', step: Number(m[2]), total: Number(m[3]), instruction: m[4], cached: false, markers: [] };
+      records.push(current);
+      continue;
+    }
+    if (!current) continue;
+    if (/^--> Using cache /.test(line)) current.cached = true;
+    const marker = MARKER.exec(line);
+    if (marker) current.markers.push(marker[1]);
+  }
+  return records
+    .filter((r) => !/^(FROM|CMD|ENTRYPOINT|ENV|LABEL|EXPOSE|USER|ARG|STOPSIGNAL|HEALTHCHECK|SHELL|VOLUME|ONBUILD|MAINTAINER)\b/i.test(r.instruction))
+    .map((r) => ({ vertex: `STEP ${r.stage ? r.stage + ':' : ''}${r.step}`, ...r }));
 }

@@ -1,6 +1,6 @@
 /**
- * The stack the harness deploys "for real": synthesized with the library as a user would, then
- * read back from the template (buildspec and project environment) like CodeBuild would.
+ * The stack the harness runs "for real": synthesized with the library as a user would, then read
+ * back from the template (buildspec and project environment) like CodeBuild would.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -15,36 +15,44 @@ export interface SynthesizedProject {
   readonly environment: Record<string, string | undefined>;
 }
 
-/** Construct ids of the builds in the test stack, by configuration name. */
-export const BUILDS = {
-  registry: 'Registry',
-  none: 'None',
-} as const;
+/** One CachedImageBuild of the test stack. */
+export interface BuildDefinition {
+  readonly strategy: 'registry' | 'inline' | 'buildah' | 'none';
+  readonly dockerfile: string;
+}
 
-export function synthesize(outdir: string, baseImage: string): Record<keyof typeof BUILDS, SynthesizedProject> {
+/**
+ * Synthesizes one CachedImageBuild per definition (construct id = key) and returns each one's
+ * CodeBuild project as CodeBuild would see it.
+ *
+ * What the harness must set differently from CodeBuild is set as construct options (see README):
+ * - registry: the engine's own builder (containerd image store) instead of a docker-container
+ *   builder, whose BuildKit image would come from Docker Hub;
+ * - RUN steps without network (`networkMode: NONE`): the local engines have no bridge network.
+ */
+export function synthesize(outdir: string, baseImage: string, builds: Record<string, BuildDefinition>): Record<string, SynthesizedProject> {
   const app = new App({ outdir });
   const stack = new Stack(app, 'CachedImageBuildE2e', { env: { account: '123456789012', region: 'us-east-1' } });
-  // What the harness must set differently from CodeBuild, as construct options (see README):
-  // - the engine's own builder (containerd image store) instead of a docker-container builder,
-  //   whose BuildKit image would come from Docker Hub;
-  // - RUN steps without network: the local daemons have no bridge network.
-  new CachedImageBuild(stack, BUILDS.registry, {
-    repositoryName: 'e2e-registry',
-    cache: CacheStrategy.registry({ builder: BuildxBuilder.currentDriver() }),
-    networkMode: ecr_assets.NetworkMode.NONE,
-    buildArgs: { BASE_IMAGE: baseImage },
-  });
-  new CachedImageBuild(stack, BUILDS.none, {
-    repositoryName: 'e2e-none',
-    cache: CacheStrategy.none(),
-    networkMode: ecr_assets.NetworkMode.NONE,
-    buildArgs: { BASE_IMAGE: baseImage },
-  });
+  for (const [id, def] of Object.entries(builds)) {
+    const cache = {
+      registry: () => CacheStrategy.registry({ builder: BuildxBuilder.currentDriver() }),
+      inline: () => CacheStrategy.inline(),
+      buildah: () => CacheStrategy.buildah(),
+      none: () => CacheStrategy.none(),
+    }[def.strategy]();
+    new CachedImageBuild(stack, id, {
+      repositoryName: `e2e-${id.toLowerCase()}`,
+      cache,
+      dockerfile: def.dockerfile,
+      networkMode: ecr_assets.NetworkMode.NONE,
+      buildArgs: { BASE_IMAGE: baseImage },
+    });
+  }
   const assembly = app.synth();
   const template = JSON.parse(fs.readFileSync(path.join(assembly.directory, `${stack.artifactId}.template.json`), 'utf8'));
 
   const out: Record<string, SynthesizedProject> = {};
-  for (const [config, id] of Object.entries(BUILDS)) {
+  for (const id of Object.keys(builds)) {
     const entry = Object.entries<any>(template.Resources).find(
       ([logicalId, r]) => r.Type === 'AWS::CodeBuild::Project' && logicalId.startsWith(`${id}Project`),
     );
@@ -55,7 +63,7 @@ export function synthesize(outdir: string, baseImage: string): Record<keyof type
       if (v.Type !== 'PLAINTEXT') throw new Error(`unexpected variable type ${v.Type} for ${v.Name}`);
       environment[v.Name] = typeof v.Value === 'string' ? v.Value : undefined;
     }
-    out[config] = { logicalId, buildSpec: JSON.parse(resource.Properties.Source.BuildSpec), environment };
+    out[id] = { logicalId, buildSpec: JSON.parse(resource.Properties.Source.BuildSpec), environment };
   }
-  return out as Record<keyof typeof BUILDS, SynthesizedProject>;
+  return out;
 }
