@@ -1,4 +1,5 @@
 
+import { CACHE_REPORT_VARIABLES, PUBLISH_METRICS, START_TIMER, countCommands } from './cache-report';
 import { CacheStrategy } from './cache-strategy';
 import { ImageTag } from './image-tag';
 
@@ -40,6 +41,8 @@ export interface BuildScriptOptions {
   readonly provenance: boolean;
   /** Container name written to imagedefinitions.json. */
   readonly containerName: string;
+  /** CloudWatch namespace for the cache metrics; none are published when undefined. */
+  readonly metricsNamespace?: string;
 }
 
 export interface BuildScript {
@@ -58,7 +61,7 @@ export interface BuildScript {
 }
 
 /** Variables exported by every build. */
-export const EXPORTED_VARIABLES = ['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST'];
+export const EXPORTED_VARIABLES = ['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', ...CACHE_REPORT_VARIABLES];
 
 /** Files written in post_build: ECS standard deploy and ECS blue/green. */
 export const ARTIFACT_FILES = ['imagedefinitions.json', 'imageDetail.json'];
@@ -104,7 +107,7 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
     CIB_PROVENANCE: options.provenance ? 'true' : 'false',
     CIB_CONTAINER_NAME: options.containerName,
   };
-  const preBuild: string[] = [...RESOLVE_BRANCH, 'CIB_IMAGE_REGISTRY="${CIB_IMAGE_REPOSITORY_URI%%/*}"'];
+  const preBuild: string[] = [...RESOLVE_BRANCH, 'CIB_IMAGE_REGISTRY="${CIB_IMAGE_REPOSITORY_URI%%/*}"', 'CIB_BUILD_LOG="$(mktemp)"'];
   if (options.strategy.usesCacheRepository) {
     if (options.cacheRepositoryUri === undefined || options.cacheRepositoryRegion === undefined) {
       throw new Error(`cache strategy '${options.strategy.name}' needs a cache repository`);
@@ -173,17 +176,21 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
   Object.assign(environment, strategy.environment);
   preBuild.push(...strategy.preBuild);
 
+  if (options.metricsNamespace !== undefined) {
+    environment.CIB_METRICS_NAMESPACE = options.metricsNamespace;
+  }
   const postBuild = [
     'printf \'[{"name":"%s","imageUri":"%s"}]\\n\' "$CIB_CONTAINER_NAME" "$IMAGE_URI" > imagedefinitions.json',
     'printf \'{"ImageURI":"%s"}\\n\' "$CIB_IMAGE_REPOSITORY_URI@$IMAGE_DIGEST" > imageDetail.json',
     'echo "pushed $IMAGE_URI ($IMAGE_DIGEST)"',
+    ...(options.metricsNamespace !== undefined ? [PUBLISH_METRICS] : []),
   ];
 
   return {
     phases: {
       install: strategy.install,
       pre_build: preBuild,
-      build: strategy.buildCommands,
+      build: [START_TIMER, ...strategy.buildCommands, ...countCommands(strategy.logFormat), ...strategy.pushCommands],
       post_build: postBuild,
     },
     environment: sortKeys(environment),

@@ -48,14 +48,6 @@ const BUILDX_COMMON = [
 const BUILDER_NAME = 'cib-builder';
 
 /**
- * Counts the Dockerfile steps (FROM excluded) that a `--progress=plain` build log shows as
- * executed rather than CACHED. Reads the file named by CIB_BUILD_LOG.
- */
-const COUNT_EXECUTED_STEPS =
-  'CIB_EXECUTED_STEPS="$(awk \'/^#[0-9]+ \\[([a-zA-Z0-9._-]+ )?[0-9]+\\/[0-9]+\\] / && !/\\] FROM / { s[$1] = 1 } /^#[0-9]+ CACHED/ { c[$1] = 1 } ' +
-  'END { n = 0; for (i in s) if (!(i in c)) n++; print n }\' "$CIB_BUILD_LOG")"';
-
-/**
  * How the build reuses layers from earlier builds. Every CodeBuild build starts on a fresh host,
  * so the cache has to come from a registry.
  */
@@ -190,9 +182,11 @@ class RegistryCache extends CacheStrategy {
       install: [],
       preBuild,
       buildCommands: [
-        `docker buildx build${builderArg} --progress=plain --push --provenance="$CIB_PROVENANCE" --metadata-file "$CIB_METADATA_FILE" ${context.commonArgs} ${cacheArgs} "$CIB_BUILD_CONTEXT"`,
-        ...DIGEST_FROM_METADATA,
+        `set -o pipefail; docker buildx build${builderArg} --progress=plain --push --provenance="$CIB_PROVENANCE" --metadata-file "$CIB_METADATA_FILE" ` +
+          `${context.commonArgs} ${cacheArgs} "$CIB_BUILD_CONTEXT" 2>&1 | tee "$CIB_BUILD_LOG"`,
       ],
+      pushCommands: DIGEST_FROM_METADATA,
+      logFormat: 'buildkit',
       environment,
     };
   }
@@ -216,21 +210,22 @@ class InlineCache extends CacheStrategy {
         ...DOCKER_LOGIN,
         listTags,
         'echo "inline cache: importing [$CIB_INLINE_CACHE_TAGS]"',
-        'CIB_BUILD_LOG="$(mktemp)"',
       ],
       buildCommands: [
         // Tags come from ECR filtered to [a-zA-Z0-9._-], so splitting the list on spaces is safe.
         'CIB_FROM=(); for t in $CIB_INLINE_CACHE_TAGS; do CIB_FROM+=(--cache-from "$CIB_CACHE_REPOSITORY_URI:$t"); done; set -o pipefail; ' +
           `DOCKER_BUILDKIT=1 docker build --progress=plain ${context.commonArgs} --build-arg BUILDKIT_INLINE_CACHE=1 "\${CIB_FROM[@]}" "$CIB_BUILD_CONTEXT" 2>&1 | tee "$CIB_BUILD_LOG"`,
-        COUNT_EXECUTED_STEPS,
+      ],
+      pushCommands: [
         ...context.imageRefs.map((ref) => `docker push ${ref}`),
         'export IMAGE_DIGEST="$(docker image inspect --format \'{{range .RepoDigests}}{{println .}}{{end}}\' "$IMAGE_URI" ' +
           '| awk -v r="$CIB_IMAGE_REPOSITORY_URI@" \'index($0, r) == 1 { print substr($0, length(r) + 1); exit }\')"',
         REQUIRE_DIGEST,
-        'if [ "$CIB_EXECUTED_STEPS" -gt 0 ]; then CIB_INLINE_TAG="$CIB_CACHE_TAG-e$CIB_EXECUTED_STEPS"; echo "inline cache: $CIB_EXECUTED_STEPS steps executed, pushing cache tag $CIB_INLINE_TAG"; ' +
+        'if [ "$EXECUTED_STEPS" -gt 0 ]; then CIB_INLINE_TAG="$CIB_CACHE_TAG-e$EXECUTED_STEPS"; echo "inline cache: $EXECUTED_STEPS steps executed, pushing cache tag $CIB_INLINE_TAG"; ' +
           'docker tag "$IMAGE_URI" "$CIB_CACHE_REPOSITORY_URI:$CIB_INLINE_TAG" && docker push "$CIB_CACHE_REPOSITORY_URI:$CIB_INLINE_TAG" ' +
           '|| echo "warning: pushing the cache tag failed; the image push is not affected" >&2; else echo "inline cache: every step was cached, no cache tag to push"; fi',
       ],
+      logFormat: 'buildkit',
       environment: {},
     };
   }
@@ -295,13 +290,17 @@ class BuildahCache extends CacheStrategy {
       ],
       buildCommands: [
         // A refused cache export fails `buildah build`: build again without it (local layers make it quick).
-        `buildah build --layers ${cacheFrom} --cache-to "$CIB_CACHE_REPOSITORY_URI" ${context.commonArgs} "$CIB_BUILD_CONTEXT" ` +
-          `|| { echo "warning: the build with cache export failed; building again without exporting the cache" >&2; buildah build --layers ${cacheFrom} ${context.commonArgs} "$CIB_BUILD_CONTEXT"; }`,
+        `set -o pipefail; { buildah build --layers ${cacheFrom} --cache-to "$CIB_CACHE_REPOSITORY_URI" ${context.commonArgs} "$CIB_BUILD_CONTEXT" ` +
+          `|| { echo "warning: the build with cache export failed; building again without exporting the cache" >&2; buildah build --layers ${cacheFrom} ${context.commonArgs} "$CIB_BUILD_CONTEXT"; }; } ` +
+          '2>&1 | tee "$CIB_BUILD_LOG"',
+      ],
+      pushCommands: [
         `buildah push --digestfile "$CIB_DIGEST_FILE" ${first}`,
         ...rest.map((ref) => `buildah push ${ref}`),
         'export IMAGE_DIGEST="$(cat "$CIB_DIGEST_FILE")"',
         REQUIRE_DIGEST,
       ],
+      logFormat: 'buildah',
       environment: {},
     };
   }
@@ -321,9 +320,11 @@ class NoCache extends CacheStrategy {
       install: [],
       preBuild: [...DOCKER_LOGIN, ...BUILDX_COMMON],
       buildCommands: [
-        `docker buildx build --progress=plain --push --no-cache --provenance="$CIB_PROVENANCE" --metadata-file "$CIB_METADATA_FILE" ${context.commonArgs} "$CIB_BUILD_CONTEXT"`,
-        ...DIGEST_FROM_METADATA,
+        'set -o pipefail; docker buildx build --progress=plain --push --no-cache --provenance="$CIB_PROVENANCE" --metadata-file "$CIB_METADATA_FILE" ' +
+          `${context.commonArgs} "$CIB_BUILD_CONTEXT" 2>&1 | tee "$CIB_BUILD_LOG"`,
       ],
+      pushCommands: DIGEST_FROM_METADATA,
+      logFormat: 'buildkit',
       environment: {},
     };
   }

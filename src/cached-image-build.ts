@@ -2,6 +2,7 @@ import {
   Duration,
   RemovalPolicy,
   Token,
+  aws_cloudwatch as cloudwatch,
   aws_codebuild as codebuild,
   aws_codepipeline as codepipeline,
   aws_codepipeline_actions as codepipeline_actions,
@@ -11,8 +12,10 @@ import {
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ENV_PREFIX, renderBuildScript, toBuildSpecObject } from './build-script';
+import { CacheMetricsProps, CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './cache-metrics';
 import { CacheStrategy } from './cache-strategy';
 import { ImageTag } from './image-tag';
+import { CacheMetrics, grantPutMetrics, metricsNamespaceOf } from './project-metrics';
 import { branchToTag } from './tags';
 import {
   validateBranchName,
@@ -23,7 +26,7 @@ import {
 } from './validation';
 
 /** Properties of a {@link CachedImageBuild}. */
-export interface CachedImageBuildProps {
+export interface CachedImageBuildProps extends CacheMetricsProps {
   /**
    * The application image repository to push to. Give this or `repositoryName`, not both.
    *
@@ -257,6 +260,8 @@ export class CachedImageBuild extends Construct {
   /** The default branch's cache tag, which lifecycle rules never expire. */
   public readonly defaultCacheTag: string;
 
+  private readonly cacheMetrics?: CacheMetrics;
+
   constructor(scope: Construct, id: string, props: CachedImageBuildProps = {}) {
     super(scope, id);
 
@@ -342,6 +347,7 @@ export class CachedImageBuild extends Construct {
     }
 
     const strategy = props.cache ?? CacheStrategy.registry();
+    const metricsNamespace = metricsNamespaceOf(props);
     if (!strategy.usesCacheRepository && props.cacheRepository) {
       throw new Error(`cacheRepository is not used by cache strategy '${strategy.name}'; remove it`);
     }
@@ -395,6 +401,7 @@ export class CachedImageBuild extends Construct {
       defaultCacheTag,
       imageTags,
       provenance: props.provenance ?? false,
+      metricsNamespace,
       containerName,
     });
 
@@ -426,9 +433,64 @@ export class CachedImageBuild extends Construct {
       this.cacheRepository.grant(this.project, ...extraCacheActions);
     }
 
+    if (metricsNamespace !== undefined) {
+      grantPutMetrics(this.project, metricsNamespace);
+      this.cacheMetrics = new CacheMetrics(metricsNamespace, this.project);
+    }
+
     this.imageUri = movingTags.length > 0
       ? this.repository.repositoryUriForTag(movingTags[0])
       : this.repository.repositoryUri;
+  }
+
+  /**
+   * A cache metric of this build's project (namespace `metricsNamespace`, dimension `ProjectName`):
+   * `CacheHitRatio` (percent), `CachedSteps`, `ExecutedSteps` or `BuildSeconds`.
+   *
+   * @default - statistic Average over 5 minutes
+   */
+  public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics('metric').metric(metricName, 'Average', props);
+  }
+
+  /** Percentage of the Dockerfile steps taken from the cache (Average over 5 minutes by default). */
+  public metricCacheHitRatio(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics('metricCacheHitRatio').metric('CacheHitRatio', 'Average', props);
+  }
+
+  /** Dockerfile steps taken from the cache (Sum over 5 minutes by default). */
+  public metricCachedSteps(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics('metricCachedSteps').metric('CachedSteps', 'Sum', props);
+  }
+
+  /** Dockerfile steps executed (Sum over 5 minutes by default). */
+  public metricExecutedSteps(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics('metricExecutedSteps').metric('ExecutedSteps', 'Sum', props);
+  }
+
+  /** Seconds the image build took (Average over 5 minutes by default). */
+  public metricBuildSeconds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metrics('metricBuildSeconds').metric('BuildSeconds', 'Average', props);
+  }
+
+  /**
+   * An alarm that fires when the builds stop hitting the cache: `CacheHitRatio` at 0 (its maximum)
+   * in `periods` consecutive periods, the failure mode of the common inline-cache recipe.
+   */
+  public addCacheMissAlarm(id: string, options: CacheMissAlarmOptions = {}): cloudwatch.Alarm {
+    return this.metrics('addCacheMissAlarm').alarm(this, id, options);
+  }
+
+  /** A dashboard widget with the cache hit ratio and the build time. */
+  public metricsWidget(options: CacheMetricsWidgetOptions = {}): cloudwatch.GraphWidget {
+    return this.metrics('metricsWidget').widget(options);
+  }
+
+  private metrics(method: string): CacheMetrics {
+    if (!this.cacheMetrics) {
+      throw new Error(`${method}() needs the cache metrics, which this build does not publish (metrics: false)`);
+    }
+    return this.cacheMetrics;
   }
 
   /** Grant a principal permission to pull the built image. */

@@ -1,4 +1,5 @@
 export * from './cached-image-build';
 export * from './cache-strategy';
+export * from './cache-metrics';
 export * from './buildx-builder';
 export * from './image-tag';

@@ -1,3 +1,5 @@
+import { BuildLogFormat } from './cache-report';
+
 /**
  * What the renderer hands a cache strategy, and what the strategy gives back. Internal: the
  * commands are an implementation detail that `build-script.ts` assembles and tests pin down.
@@ -20,15 +22,23 @@ export interface StrategyContext {
  * Commands may rely on the scalar variables the renderer sets before them:
  * `CIB_CACHE_TAG` / `CIB_DEFAULT_CACHE_TAG` (the branch and default-branch cache tags),
  * `CIB_IMAGE_REGISTRY` / `CIB_CACHE_REGISTRY` (registry hosts), `IMAGE_URI`, `IMAGE_TAG`,
- * and must leave `IMAGE_DIGEST` exported after the build phase.
+ * `CIB_BUILD_LOG` (a file for the build output), and after the build `CACHED_STEPS` and
+ * `EXECUTED_STEPS`; they must leave `IMAGE_DIGEST` exported after the build phase.
  */
 export interface StrategyScript {
   /** Commands of the install phase. */
   readonly install: string[];
   /** Commands that run after the common pre_build commands (logins, builder set-up). */
   readonly preBuild: string[];
-  /** Commands of the build phase: build, push, and export IMAGE_DIGEST. */
+  /**
+   * The build itself. Its output must also go to the file named by CIB_BUILD_LOG (the renderer
+   * counts the cached steps in it); the renderer starts a timer before these commands.
+   */
   readonly buildCommands: string[];
+  /** Commands after the cache report: pushes (if the build did not push), export IMAGE_DIGEST. */
+  readonly pushCommands: string[];
+  /** Format of the build log. */
+  readonly logFormat: BuildLogFormat;
   /** Environment variables the commands read (values may be tokens). */
   readonly environment: Record<string, string>;
 }

@@ -671,12 +671,12 @@ describe('buildspec', () => {
     expect(spec.env.shell).toEqual('bash');
   });
 
-  test('exports IMAGE_URI, IMAGE_TAG and IMAGE_DIGEST', () => {
+  test('exports IMAGE_URI, IMAGE_TAG, IMAGE_DIGEST, CACHE_HIT_RATIO and CACHED_STEPS', () => {
     // WHEN
     const spec = buildSpec(synth().template);
 
     // THEN
-    expect(spec.env['exported-variables']).toEqual(['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST']);
+    expect(spec.env['exported-variables']).toEqual(['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', 'CACHE_HIT_RATIO', 'CACHED_STEPS']);
   });
 
   test('leaves imagedefinitions.json and imageDetail.json as artifacts', () => {

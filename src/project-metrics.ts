@@ -1,0 +1,85 @@
+import { Duration, Token, aws_cloudwatch as cloudwatch, aws_codebuild as codebuild, aws_iam as iam } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { CacheMetricsProps, CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './cache-metrics';
+import { METRIC_DIMENSION } from './cache-report';
+
+/**
+ * The cache metrics of a build's project, its alarm and dashboard widget. Internal: the
+ * construct's `metric*()`, `addCacheMissAlarm()` and `metricsWidget()` methods expose them.
+ */
+
+/** Default CloudWatch namespace of the cache metrics. */
+export const DEFAULT_METRICS_NAMESPACE = 'CachedImageBuild';
+
+/** CloudWatch's namespace rule (and `AWS/` is reserved). */
+const NAMESPACE_PATTERN = /^[0-9A-Za-z.\-_/#:]{1,255}$/;
+
+/** Validates `metricsNamespace`; returns the namespace in use, or undefined when metrics are off. */
+export function metricsNamespaceOf(props: CacheMetricsProps): string | undefined {
+  if (props.metrics === false) {
+    if (props.metricsNamespace !== undefined) {
+      throw new Error('metricsNamespace has no effect with metrics: false; remove one of them');
+    }
+    return undefined;
+  }
+  const namespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
+  if (!Token.isUnresolved(namespace) && (!NAMESPACE_PATTERN.test(namespace) || namespace.startsWith('AWS/'))) {
+    throw new Error(`metricsNamespace must be 1 to 255 characters from [0-9A-Za-z.-_/#:] and not start with AWS/; got '${namespace}'`);
+  }
+  return namespace;
+}
+
+/** Lets the project put metric data in the namespace, and nowhere else. */
+export function grantPutMetrics(project: codebuild.IProject, namespace: string): void {
+  project.addToRolePolicy(new iam.PolicyStatement({
+    actions: ['cloudwatch:PutMetricData'],
+    resources: ['*'],
+    conditions: { StringEquals: { 'cloudwatch:namespace': namespace } },
+  }));
+}
+
+/** The project's cache metrics and what is built on them. */
+export class CacheMetrics {
+  constructor(private readonly namespace: string, private readonly project: codebuild.IProject) {}
+
+  public metric(metricName: string, statistic: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: this.namespace,
+      metricName,
+      dimensionsMap: { [METRIC_DIMENSION]: this.project.projectName },
+      statistic,
+      ...props,
+    });
+  }
+
+  public alarm(scope: Construct, id: string, options: CacheMissAlarmOptions): cloudwatch.Alarm {
+    const periods = options.periods ?? 3;
+    if (!Number.isInteger(periods) || periods < 1) {
+      throw new Error(`addCacheMissAlarm(): periods must be a whole number of at least 1; got ${periods}`);
+    }
+    const period = options.period ?? Duration.hours(1);
+    return new cloudwatch.Alarm(scope, id, {
+      alarmName: options.alarmName,
+      alarmDescription: `Every build of ${this.project.projectName} missed the Docker layer cache in ${periods} consecutive periods of ${period.toHumanString()} (cdk-cached-image-build)`,
+      metric: this.metric('CacheHitRatio', 'Maximum', { period }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: periods,
+      datapointsToAlarm: periods,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  public widget(options: CacheMetricsWidgetOptions): cloudwatch.GraphWidget {
+    const period = options.period ?? Duration.hours(1);
+    return new cloudwatch.GraphWidget({
+      title: options.title ?? 'Docker layer cache',
+      width: options.width ?? 12,
+      height: options.height ?? 6,
+      left: [this.metric('CacheHitRatio', 'Average', { period, label: 'cache hit ratio (%)' })],
+      leftYAxis: { min: 0, max: 100, label: '%', showUnits: false },
+      right: [this.metric('BuildSeconds', 'Average', { period, label: 'build time (s)' })],
+      rightYAxis: { min: 0, label: 's', showUnits: false },
+    });
+  }
+}
