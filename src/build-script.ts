@@ -43,6 +43,11 @@ export interface BuildScriptOptions {
   readonly containerName: string;
   /** CloudWatch namespace for the cache metrics; none are published when undefined. */
   readonly metricsNamespace?: string;
+  /**
+   * Ids of the build secrets, in order. Secret n's value is in CIB_SECRET_<n>, a variable the
+   * construct adds (resolved by CodeBuild from Secrets Manager or Parameter Store).
+   */
+  readonly secretIds?: string[];
 }
 
 export interface BuildScript {
@@ -169,6 +174,17 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
       commonArgs.push(`--build-arg "$CIB_BUILD_ARG_${i + 1}"`);
     });
 
+  // Build secrets: written to private files (mktemp: mode 0600) and passed as files, so the values are
+  // on no command line; the files are removed after the build.
+  const secretFiles: string[] = [];
+  (options.secretIds ?? []).forEach((id, i) => {
+    const n = i + 1;
+    environment[`CIB_SECRET_${n}_ID`] = id;
+    preBuild.push(`CIB_SECRET_${n}_FILE="$(mktemp)"`, `printf '%s' "$CIB_SECRET_${n}" > "$CIB_SECRET_${n}_FILE"`);
+    commonArgs.push(`--secret "id=$CIB_SECRET_${n}_ID,src=$CIB_SECRET_${n}_FILE"`);
+    secretFiles.push(`"$CIB_SECRET_${n}_FILE"`);
+  });
+
   const strategy = options.strategy._render({
     commonArgs: commonArgs.join(' '),
     imageRefs: tagVariables.map((v) => `"$CIB_IMAGE_REPOSITORY_URI:$${v}"`),
@@ -190,7 +206,13 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
     phases: {
       install: strategy.install,
       pre_build: preBuild,
-      build: [START_TIMER, ...strategy.buildCommands, ...countCommands(strategy.logFormat), ...strategy.pushCommands],
+      build: [
+        START_TIMER,
+        ...strategy.buildCommands,
+        ...(secretFiles.length > 0 ? [`rm -f ${secretFiles.join(' ')}`] : []),
+        ...countCommands(strategy.logFormat),
+        ...strategy.pushCommands,
+      ],
       post_build: postBuild,
     },
     environment: sortKeys(environment),

@@ -12,6 +12,16 @@ export interface DockerContainerBuilderOptions {
    * @default 'moby/buildkit:buildx-stable-1'
    */
   readonly image?: string;
+
+  /**
+   * What to do when the builder cannot start (typically: Docker Hub refused to pull the image).
+   * `false` fails the build with a message that says so. `true` builds with the engine's own
+   * builder instead: the cache is imported but not exported (CodeBuild's engine cannot export
+   * it), so the build goes on and the next builds miss until the builder starts again.
+   *
+   * @default false
+   */
+  readonly fallbackToEngineBuilder?: boolean;
 }
 
 /**
@@ -33,7 +43,7 @@ export class BuildxBuilder {
     if (!Token.isUnresolved(image) && (image.trim() === '' || /\s/.test(image))) {
       throw new Error(`BuildxBuilder.dockerContainer(): image must be a non-empty image reference without whitespace; got '${image}'`);
     }
-    return new BuildxBuilder('docker-container', image);
+    return new BuildxBuilder('docker-container', image, options.fallbackToEngineBuilder ?? false);
   }
 
   /**
@@ -44,7 +54,7 @@ export class BuildxBuilder {
    * today; custom build images and this project's end-to-end harness do.
    */
   public static currentDriver(): BuildxBuilder {
-    return new BuildxBuilder('current', undefined);
+    return new BuildxBuilder('current', undefined, false);
   }
 
   /** `docker-container` or `current`. */
@@ -53,8 +63,12 @@ export class BuildxBuilder {
   /** The BuildKit image for a `docker-container` builder. */
   public readonly image?: string;
 
-  private constructor(driver: string, image: string | undefined) {
+  /** Whether a `docker-container` builder that cannot start falls back to the engine's builder. */
+  public readonly fallbackToEngineBuilder: boolean;
+
+  private constructor(driver: string, image: string | undefined, fallbackToEngineBuilder: boolean) {
     this.driver = driver;
     this.image = image;
+    this.fallbackToEngineBuilder = fallbackToEngineBuilder;
   }
 }

@@ -26,7 +26,10 @@ export interface BuildahCacheOptions {
 /** `aws ecr get-login-password | docker login` for the image registry and, if different, the cache registry. */
 const DOCKER_LOGIN = [
   'set -o pipefail; aws ecr get-login-password --region "$CIB_IMAGE_REGION" | docker login --username AWS --password-stdin "$CIB_IMAGE_REGISTRY"',
-  'if [ -n "${CIB_CACHE_REGISTRY:-}" ] && [ "$CIB_CACHE_REGISTRY" != "$CIB_IMAGE_REGISTRY" ]; then set -o pipefail; aws ecr get-login-password --region "$CIB_CACHE_REGION" | docker login --username AWS --password-stdin "$CIB_CACHE_REGISTRY"; fi',
+  // The cache is optional: a cache registry that cannot be logged in to only costs the cache.
+  'if [ -n "${CIB_CACHE_REGISTRY:-}" ] && [ "$CIB_CACHE_REGISTRY" != "$CIB_IMAGE_REGISTRY" ]; then set -o pipefail; ' +
+    'aws ecr get-login-password --region "$CIB_CACHE_REGION" | docker login --username AWS --password-stdin "$CIB_CACHE_REGISTRY" ' +
+    '|| echo "warning: could not log in to the cache registry $CIB_CACHE_REGISTRY; the build goes on without its cache" >&2; fi',
 ];
 
 /** Fails the build when no digest was found for the pushed image. */
@@ -164,19 +167,28 @@ class RegistryCache extends CacheStrategy {
 
   public _render(context: StrategyContext): StrategyScript {
     const environment: Record<string, string> = {};
-    const preBuild = [...DOCKER_LOGIN, ...BUILDX_COMMON];
+    const preBuild = [
+      ...DOCKER_LOGIN,
+      ...BUILDX_COMMON,
+      'CIB_CACHE_TO="type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"',
+    ];
     let builderArg = '';
     if (this.builder.driver === 'docker-container') {
       environment.CIB_BUILDER_IMAGE = this.builder.image!;
-      preBuild.push(
-        `docker buildx create --name ${BUILDER_NAME} --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE" --bootstrap`,
-      );
-      builderArg = ` --builder ${BUILDER_NAME}`;
+      const create = `docker buildx create --name ${BUILDER_NAME} --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE" --bootstrap`;
+      const otherwise = this.builder.fallbackToEngineBuilder
+        // The engine's builder (classic image store) imports a registry cache but can only export an inline one.
+        ? 'echo "warning: could not start a BuildKit builder from the image $CIB_BUILDER_IMAGE; building with the engine\'s builder, ' +
+          'importing the cache without exporting it" >&2; CIB_BUILDER=default; CIB_CACHE_TO="type=inline"'
+        : 'echo "error: could not start a BuildKit builder from the image $CIB_BUILDER_IMAGE. If Docker Hub refused the pull (rate limit), ' +
+          'copy the image into ECR and name the copy in BuildxBuilder.dockerContainer({ image }), or allow fallbackToEngineBuilder" >&2; false';
+      preBuild.push(`CIB_BUILDER=${BUILDER_NAME}`, `if ${create}; then echo "BuildKit builder ${BUILDER_NAME} started"; else ${otherwise}; fi`);
+      builderArg = ' --builder "$CIB_BUILDER"';
     }
     const cacheArgs = [
       '--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG"',
       '--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_DEFAULT_CACHE_TAG"',
-      '--cache-to "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"',
+      '--cache-to "$CIB_CACHE_TO"',
     ].join(' ');
     return {
       install: [],
@@ -283,8 +295,9 @@ class BuildahCache extends CacheStrategy {
         // `&&` chains, not `set -e`: set -e is ignored inside a command that is itself part of a `||` list.
         '( set -o pipefail; t="$(aws ecr get-login-password --region "$CIB_IMAGE_REGION")" && [ -n "$t" ] && ' +
           'entries="\\"$CIB_IMAGE_REGISTRY\\":{\\"auth\\":\\"$(printf \'AWS:%s\' "$t" | base64 -w0)\\"}" && ' +
-          'if [ "$CIB_CACHE_REGISTRY" != "$CIB_IMAGE_REGISTRY" ]; then t="$(aws ecr get-login-password --region "$CIB_CACHE_REGION")" && [ -n "$t" ] && ' +
-          'entries="$entries,\\"$CIB_CACHE_REGISTRY\\":{\\"auth\\":\\"$(printf \'AWS:%s\' "$t" | base64 -w0)\\"}"; fi && ' +
+          'if [ "$CIB_CACHE_REGISTRY" != "$CIB_IMAGE_REGISTRY" ]; then { t="$(aws ecr get-login-password --region "$CIB_CACHE_REGION")" && [ -n "$t" ] && ' +
+          'entries="$entries,\\"$CIB_CACHE_REGISTRY\\":{\\"auth\\":\\"$(printf \'AWS:%s\' "$t" | base64 -w0)\\"}"; } ' +
+          '|| echo "warning: no ECR token for the cache registry $CIB_CACHE_REGISTRY; the build goes on without its cache" >&2; fi && ' +
           'printf \'{"auths":{%s}}\\n\' "$entries" > "$REGISTRY_AUTH_FILE" )',
         'CIB_DIGEST_FILE="$(mktemp)"',
       ],

@@ -12,6 +12,7 @@ import {
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ENV_PREFIX, renderBuildScript, toBuildSpecObject } from './build-script';
+import { BuildSecret } from './build-secret';
 import { CacheMetricsProps, CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './cache-metrics';
 import { CacheStrategy } from './cache-strategy';
 import { ImageTag } from './image-tag';
@@ -23,6 +24,7 @@ import {
   validateNamespace,
   validateRelativePath,
   validateRepositoryName,
+  validateSecretId,
 } from './validation';
 
 /** Properties of a {@link CachedImageBuild}. */
@@ -104,6 +106,15 @@ export interface CachedImageBuildProps extends CacheMetricsProps {
    * @default - none
    */
   readonly buildArgs?: { [name: string]: string };
+
+  /**
+   * Secrets the Dockerfile reads with `RUN --mount=type=secret,id=<id>` (BuildKit and Buildah),
+   * from Secrets Manager or Parameter Store. The project may read these secrets only; their values
+   * never appear on a command line, in an image layer or in the cache. Ids: `[A-Za-z0-9_.-]{1,64}`.
+   *
+   * @default - none
+   */
+  readonly buildSecrets?: { [id: string]: BuildSecret };
 
   /**
    * Network mode for `RUN` steps (`--network`).
@@ -346,6 +357,8 @@ export class CachedImageBuild extends Construct {
       throw new Error(`timeout must be between 5 minutes and 36 hours; got ${props.timeout.toHumanString()}`);
     }
 
+    const secretIds = Object.keys(props.buildSecrets ?? {});
+    secretIds.forEach(validateSecretId);
     const strategy = props.cache ?? CacheStrategy.registry();
     const metricsNamespace = metricsNamespaceOf(props);
     if (!strategy.usesCacheRepository && props.cacheRepository) {
@@ -402,6 +415,7 @@ export class CachedImageBuild extends Construct {
       imageTags,
       provenance: props.provenance ?? false,
       metricsNamespace,
+      secretIds,
       containerName,
     });
 
@@ -409,6 +423,10 @@ export class CachedImageBuild extends Construct {
     for (const [name, value] of Object.entries(script.environment)) {
       environmentVariables[name] = { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value };
     }
+    const secrets = secretIds.map((secretId) => props.buildSecrets![secretId]);
+    secrets.forEach((secret, i) => {
+      environmentVariables[`CIB_SECRET_${i + 1}`] = { type: secret._type, value: secret._value };
+    });
 
     const projectProps: codebuild.PipelineProjectProps = {
       projectName: props.projectName,
@@ -426,6 +444,7 @@ export class CachedImageBuild extends Construct {
       ? new codebuild.Project(this, 'Project', { ...projectProps, source: props.source })
       : new codebuild.PipelineProject(this, 'Project', projectProps);
 
+    secrets.forEach((secret) => secret._grant(this.project));
     this.repository.grantPullPush(this.project);
     this.cacheRepository?.grantPullPush(this.project);
     const extraCacheActions = strategy._extraCacheActions();

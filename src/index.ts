@@ -3,3 +3,4 @@ export * from './cache-strategy';
 export * from './cache-metrics';
 export * from './buildx-builder';
 export * from './image-tag';
+export * from './build-secret';

@@ -84,3 +84,12 @@ export function validateBranchName(prop: string, value: string, tag: string): vo
     throw new Error(`${prop} '${value}' has no character that can start an ECR tag ([a-zA-Z0-9_])`);
   }
 }
+
+/** BuildKit's secret id rule, kept strict: it also names a file under /run/secrets. */
+const SECRET_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export function validateSecretId(id: string): void {
+  if (Token.isUnresolved(id) || !SECRET_ID_PATTERN.test(id) || id === '.' || id === '..') {
+    throw new Error(`buildSecrets: secret id '${id}' must be 1 to 64 characters from [A-Za-z0-9_.-] (not '.' or '..'), and not a token`);
+  }
+}

@@ -308,11 +308,12 @@ describe('registry cache strategy', () => {
 
   test('exports the cache to the branch cache tag with mode=max as an OCI image manifest, ignoring export errors', () => {
     // WHEN
-    const command = buildCommand(renderBuildScript(markedOptions()));
+    const script = renderBuildScript(markedOptions());
 
     // THEN
-    expect(command).toContain(
-      '--cache-to "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"',
+    expect(buildCommand(script)).toContain('--cache-to "$CIB_CACHE_TO"');
+    expect(script.phases.pre_build).toContain(
+      'CIB_CACHE_TO="type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"',
     );
   });
 
@@ -350,7 +351,30 @@ describe('registry cache strategy', () => {
     expect(create).toHaveLength(1);
     expect(create[0]).toContain('--driver docker-container');
     expect(create[0]).toContain('--driver-opt "image=$CIB_BUILDER_IMAGE"');
-    expect(buildCommand(script)).toContain('--builder cib-builder');
+    expect(script.phases.pre_build).toContain('CIB_BUILDER=cib-builder');
+    expect(buildCommand(script)).toContain('--builder "$CIB_BUILDER"');
+  });
+
+  test.each([
+    ['fails the build with advice by default', {}, 1, /^error: could not start a BuildKit builder from the image moby\/buildkit:buildx-stable-1\. If Docker Hub refused the pull/m, 'cib-builder', 'type=registry,'],
+    ['falls back to the engine builder, importing but not exporting the cache, when allowed', { fallbackToEngineBuilder: true },
+      0, /^warning: could not start a BuildKit builder from the image moby\/buildkit:buildx-stable-1; building with the engine's builder/m, 'default', 'type=inline'],
+  ])('when the builder cannot start, %s, in bash', (_name, options, status, message, builder, cacheTo) => {
+    // GIVEN: docker buildx create fails, as when the image cannot be pulled
+    const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer(options) }) }));
+    const commands = script.phases.pre_build.filter((c) => c.startsWith('CIB_CACHE_TO=') || c.startsWith('CIB_BUILDER=') || c.startsWith('if docker buildx create'));
+    expect(commands).toHaveLength(3);
+
+    // WHEN
+    const r = runCommands([...commands.map((c) => `${c} || { printf "%s" "$CIB_BUILDER" > /tmp/cib-builder-${process.pid}; exit 1; }`),
+      'printf "%s %s" "$CIB_BUILDER" "${CIB_CACHE_TO%%ref=*}"'],
+    { CIB_BUILDER_IMAGE: 'moby/buildkit:buildx-stable-1', CIB_CACHE_REPOSITORY_URI: 'r', CIB_CACHE_TAG: 'main' },
+    'docker() { echo "ERROR: failed to pull moby/buildkit: toomanyrequests" >&2; return 1; }');
+
+    // THEN
+    expect(r.status === 0 ? 0 : 1).toEqual(status);
+    expect(r.stderr).toMatch(message as RegExp);
+    if (status === 0) expect(r.stdout).toEqual(`${builder} ${cacheTo}`);
   });
 
   test('uses a custom BuildKit image', () => {

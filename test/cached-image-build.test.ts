@@ -8,9 +8,11 @@ import {
   aws_ecr as ecr,
   aws_ecr_assets as ecr_assets,
   aws_iam as iam,
+  aws_secretsmanager as secretsmanager,
+  aws_ssm as ssm,
 } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, ImageTag } from '../src';
+import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, ImageTag } from '../src';
 
 const PUSH_PULL_ACTIONS = [
   'ecr:BatchCheckLayerAvailability',
@@ -699,12 +701,17 @@ describe('buildspec', () => {
 
   test('exports a mode=max image-manifest registry cache that may fail without failing the build', () => {
     // WHEN
-    const command = buildCommand(synth().template);
+    const { template } = synth();
+    const command = buildCommand(template);
 
-    // THEN
-    expect(command).toMatch(/--cache-to "type=registry,ref=\$CIB_CACHE_REPOSITORY_URI:\$CIB_CACHE_TAG,([^"]*,)?mode=max(,|")/);
+    // THEN: the build exports to CIB_CACHE_TO, which pre_build sets
+    expect(command).toContain('--cache-to "$CIB_CACHE_TO"');
+    const setting = (buildSpec(template).phases.pre_build.commands as string[]).filter((c) => c.startsWith('CIB_CACHE_TO='));
+    expect(setting).toHaveLength(1);
+    const cacheTo = /^CIB_CACHE_TO="([^"]*)"$/.exec(setting[0])![1];
+    expect(cacheTo).toMatch(/^type=registry,ref=\$CIB_CACHE_REPOSITORY_URI:\$CIB_CACHE_TAG,/);
     for (const option of ['mode=max', 'image-manifest=true', 'oci-mediatypes=true', 'ignore-error=true']) {
-      expect(command.match(/--cache-to "([^"]*)"/)![1].split(',')).toContain(option);
+      expect(cacheTo.split(',')).toContain(option);
     }
   });
 
@@ -977,5 +984,75 @@ describe('buildah cache strategy', () => {
     const install = buildSpec(template).phases.install;
     expect(install['on-failure']).toEqual('ABORT');
     expect(install.commands[1]).toEqual('buildah --version');
+  });
+});
+
+describe('build secrets', () => {
+  function withSecrets() {
+    const stack = newStack();
+    const token = secretsmanager.Secret.fromSecretNameV2(stack, 'Token', 'npm-token');
+    const param = ssm.StringParameter.fromSecureStringParameterAttributes(stack, 'Param', { parameterName: '/ci/pip-index' });
+    new CachedImageBuild(stack, 'Api', {
+      repositoryName: 'api',
+      buildSecrets: {
+        'npm_token': BuildSecret.fromSecretsManager(token, { jsonField: 'token' }),
+        'pip.conf': BuildSecret.fromSsmParameter(param),
+      },
+    });
+    return Template.fromStack(stack);
+  }
+
+  test('resolve into CodeBuild secret variables, their ids into plain ones', () => {
+    // WHEN
+    const template = withSecrets();
+
+    // THEN
+    const env = projectEnv(template);
+    expect(env.CIB_SECRET_1.Type).toEqual('SECRETS_MANAGER');
+    expect(JSON.stringify(env.CIB_SECRET_1.Value)).toContain(':secret:npm-token');
+    expect(JSON.stringify(env.CIB_SECRET_1.Value)).toMatch(/:token::"\]\]\}$/);
+    expect(env.CIB_SECRET_2).toEqual({ Name: 'CIB_SECRET_2', Type: 'PARAMETER_STORE', Value: '/ci/pip-index' });
+    expect(env.CIB_SECRET_1_ID).toEqual({ Name: 'CIB_SECRET_1_ID', Type: 'PLAINTEXT', Value: 'npm_token' });
+    expect(env.CIB_SECRET_2_ID).toEqual({ Name: 'CIB_SECRET_2_ID', Type: 'PLAINTEXT', Value: 'pip.conf' });
+  });
+
+  test('reach the builder as files named in --secret, never as values on a command line', () => {
+    // WHEN
+    const template = withSecrets();
+
+    // THEN
+    const command = buildCommand(template);
+    expect(command).toContain('--secret "id=$CIB_SECRET_1_ID,src=$CIB_SECRET_1_FILE"');
+    expect(command).toContain('--secret "id=$CIB_SECRET_2_ID,src=$CIB_SECRET_2_FILE"');
+    const all: string[] = Object.values<any>(buildSpec(template).phases).flatMap((p) => p.commands);
+    expect(all.filter((c) => /\$CIB_SECRET_[0-9]+"/.test(c))).toEqual([
+      'printf \'%s\' "$CIB_SECRET_1" > "$CIB_SECRET_1_FILE"',
+      'printf \'%s\' "$CIB_SECRET_2" > "$CIB_SECRET_2_FILE"',
+    ]);
+    expect(all).toContain('rm -f "$CIB_SECRET_1_FILE" "$CIB_SECRET_2_FILE"');
+  });
+
+  test('the project may read these secrets', () => {
+    // WHEN
+    const template = withSecrets();
+
+    // THEN
+    const statements = Object.values<any>(template.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const secrets = statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
+    expect(secrets.length).toBeGreaterThan(0);
+    expect(JSON.stringify(secrets)).toContain(':secret:npm-token');
+    const params = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('ssm:GetParameter')));
+    expect(params.length).toBeGreaterThan(0);
+    expect(JSON.stringify(params)).toContain('parameter/ci/pip-index');
+  });
+
+  test.each(['', 'a b', 'x'.repeat(65), '..', 'a/b', 'id=x,src=/etc/passwd'])('reject the secret id %j', (id) => {
+    // GIVEN
+    const stack = newStack();
+    const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'S', 'n');
+
+    // WHEN / THEN
+    expect(() => new CachedImageBuild(stack, 'Api', { buildSecrets: { [id]: BuildSecret.fromSecretsManager(secret) } }))
+      .toThrow(/buildSecrets: secret id .* must be 1 to 64 characters from \[A-Za-z0-9_.-\]/);
   });
 });
