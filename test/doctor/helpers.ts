@@ -56,3 +56,11 @@ export async function runCli(mock: AwsClientStub<ECRClient> | undefined, registr
   });
   return { code, stdout, stderr };
 }
+
+/** The example arguments of the README. */
+export const EXAMPLE_ARGS = ['doctor', '--repository', 'api', '--cache-repository', 'api-cache', '--region', 'us-east-1', '--branch', 'feature/login'];
+
+/** A run as a terminal shows it: the command, its output, its exit code (the README's examples). */
+export function transcript(args: string[], run: CliRun): string {
+  return `$ npx cdk-cached-image-build ${args.join(' ')}\n${run.stdout}${run.stderr}$ echo $?\n${run.code}\n`;
+}
