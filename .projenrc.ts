@@ -40,7 +40,12 @@ const project = new awscdk.AwsCdkConstructLibrary({
   depsUpgrade: false,
   pullRequestTemplate: false,
 
-  devDeps: ['ts-node', 'fast-check'],
+  devDeps: ['ts-node', 'fast-check', 'aws-sdk-client-mock@^4.1.0', 'aws-sdk-client-mock-jest@^4.1.0'],
+
+  // The cache doctor CLI (src/doctor/) talks to ECR. A jsii library may only depend on jsii
+  // packages, so the AWS SDK client is bundled into the package instead.
+  bundledDeps: ['@aws-sdk/client-ecr@^3.1169.0'],
+  bin: { 'cdk-cached-image-build': 'lib/doctor/cli.js' },
 
   jestOptions: {
     // Snapshots are a gate: never rewrite them implicitly. `npm run test:update` does it on purpose.

@@ -1,10 +1,13 @@
 /**
- * ECR tag rules and the branch-to-tag mapping.
+ * ECR naming and tag rules, and the branch-to-tag mapping. No imports: the doctor CLI uses it too.
  *
  * The same mapping exists twice: here (used at synth time, for lifecycle rules that must name
  * the default branch's cache tag) and as the shell function in `build-script.ts` (used at build
  * time for the branch being built). Tests check that both agree on arbitrary input.
  */
+
+/** ECR repository name rule (2-256 characters, checked separately). */
+export const ECR_REPOSITORY_NAME_PATTERN = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
 /** ECR's tag rule: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`. */
 export const ECR_TAG_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;

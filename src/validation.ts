@@ -1,14 +1,12 @@
 import * as path from 'path';
 import { Token } from 'aws-cdk-lib';
-import { isValidTag } from './tags';
+import { ECR_REPOSITORY_NAME_PATTERN, isValidTag } from './tags';
 
 /**
  * Synth-time validation. Every error names the prop and the rule it broke.
  * Values that are unresolved tokens are not validated (they are only known at deploy time).
  */
 
-/** ECR repository name rule (2-256 characters). */
-const REPOSITORY_NAME_PATTERN = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 /** Build argument names: what Dockerfile `ARG` accepts and a shell variable can hold. */
 const BUILD_ARG_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** CodePipeline variable namespace rule. */
@@ -23,7 +21,7 @@ export function validateRepositoryName(prop: string, name: string | undefined): 
   if (name!.length < 2 || name!.length > 256) {
     throw new Error(`${prop} must be 2 to 256 characters long, got ${name!.length}: '${name}'`);
   }
-  if (!REPOSITORY_NAME_PATTERN.test(name!)) {
+  if (!ECR_REPOSITORY_NAME_PATTERN.test(name!)) {
     throw new Error(
       `${prop} must be lowercase letters, digits and separators (. _ - between characters, / between path parts), ` +
         `matching (?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*; got '${name}'`,

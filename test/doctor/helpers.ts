@@ -1,0 +1,66 @@
+/**
+ * Runs the doctor against the fake registry of fixtures.ts.
+ */
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { AwsClientStub } from 'aws-sdk-client-mock';
+import { FakeRegistry, NOW, REGION, serve } from './fixtures';
+import { DoctorOptions, parseDoctorArgs } from '../../src/doctor/args';
+import { runDoctor } from '../../src/doctor/checks';
+import { main } from '../../src/doctor/cli';
+import { CheckResult, DoctorReport } from '../../src/doctor/report';
+
+export const BASE_ARGS = ['doctor', '--repository', 'api', '--cache-repository', 'api-cache', '--region', REGION];
+
+export function optionsFrom(args: string[]): DoctorOptions {
+  const parsed = parseDoctorArgs(args);
+  if (parsed.kind !== 'run') throw new Error(`bad test arguments: ${JSON.stringify(parsed)}`);
+  return parsed.options;
+}
+
+/** A client that never reaches AWS: the mock answers (and credentials are fake, in case it did not). */
+export function testClient(): ECRClient {
+  return new ECRClient({ region: REGION, credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'not-a-secret' }, maxAttempts: 1 });
+}
+
+export async function doctor(mock: AwsClientStub<ECRClient>, registry: FakeRegistry, extraArgs: string[] = []): Promise<DoctorReport> {
+  serve(mock, registry);
+  return runDoctor(testClient(), optionsFrom([...BASE_ARGS, ...extraArgs]), REGION, NOW);
+}
+
+export function check(report: DoctorReport, id: string): CheckResult {
+  const found = report.checks.find((c) => c.id === id);
+  if (!found) throw new Error(`no check '${id}' in ${report.checks.map((c) => c.id).join(', ')}`);
+  return found;
+}
+
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the real CLI entry point with the mocked client. */
+export async function runCli(mock: AwsClientStub<ECRClient> | undefined, registry: FakeRegistry | undefined, args: string[]): Promise<CliRun> {
+  if (mock && registry) serve(mock, registry);
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, {
+    stdout: (t) => { stdout += t; },
+    stderr: (t) => { stderr += t; },
+    createClient: (settings) => new ECRClient({
+      region: settings.region,
+      maxAttempts: settings.maxAttempts,
+      credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'not-a-secret' },
+    }),
+    now: () => NOW,
+  });
+  return { code, stdout, stderr };
+}
+
+/** The example arguments of the README. */
+export const EXAMPLE_ARGS = ['doctor', '--repository', 'api', '--cache-repository', 'api-cache', '--region', 'us-east-1', '--branch', 'feature/login'];
+
+/** A run as a terminal shows it: the command, its output, its exit code (the README's examples). */
+export function transcript(args: string[], run: CliRun): string {
+  return `$ npx cdk-cached-image-build ${args.join(' ')}\n${run.stdout}${run.stderr}$ echo $?\n${run.code}\n`;
+}
