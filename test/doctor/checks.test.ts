@@ -2,7 +2,6 @@ import { BatchGetImageCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   CACHE_CONFIG,
-  CONSTRUCT_POLICY,
   DOCKER_LIST,
   DOCKER_MANIFEST,
   FakeRegistry,

@@ -75,6 +75,6 @@ describe('retries (the real SDK client, a fake HTTP handler)', () => {
   test('the CLI client retries with the standard mode and --max-attempts', async () => {
     const client = createEcrClient({ region: REGION, maxAttempts: 7 });
     expect(await client.config.maxAttempts()).toEqual(7);
-    expect((await client.config.retryStrategy()).mode).toEqual('standard');
+    expect(((await client.config.retryStrategy()) as { mode?: string }).mode).toEqual('standard');
   });
 });
