@@ -11,19 +11,20 @@ export type BuildLogFormat = 'buildkit' | 'buildah';
 /**
  * awk program over a BuildKit `--progress=plain` log; prints `<cached> <executed>`.
  *
- * A step is a vertex named `[n/m]` or `[stage n/m]`, FROM excluded. It counts as cached when
- * BuildKit prints `#N CACHED`, or when its only activity is fetching or unpacking layers (a
- * step restored from a registry cache sometimes shows that instead of CACHED). Docker 20.10's
- * vertex digest lines (`#N sha256:...` alone) say nothing either way.
+ * A step is a vertex labelled `[n/m]` or `[stage n/m]`, FROM excluded, counted once per label (the
+ * same step can show up as two vertices when BuildKit shares it with a concurrent build). It
+ * counts as cached when BuildKit prints `#N CACHED` for it, or when its only activity is fetching
+ * or unpacking layers (a step restored from a registry cache sometimes shows that instead of
+ * CACHED). Docker 20.10's vertex digest lines (`#N sha256:...` alone) say nothing either way.
  */
 const BUILDKIT_COUNT =
-  '/^#[0-9]+ \\[([a-zA-Z0-9._-]+ )?[0-9]+\\/[0-9]+\\] / { if ($0 !~ /\\] FROM /) s[$1] = 1; next } ' +
-  '/^#[0-9]+ CACHED$/ { c[$1] = 1; next } ' +
+  '/^#[0-9]+ \\[([a-zA-Z0-9._-]+ )?[0-9]+\\/[0-9]+\\] / { if ($0 !~ /\\] FROM /) { k = $0; sub(/\\] .*/, "]", k); sub(/^#[0-9]+ /, "", k); v[$1] = k; s[k] = 1 } next } ' +
+  '/^#[0-9]+ CACHED$/ { if ($1 in v) c[v[$1]] = 1; next } ' +
   '/^#[0-9]+ sha256:[0-9a-f]+$/ { next } ' +
-  '/^#[0-9]+ (extracting sha256:|sha256:[0-9a-f]+ )/ { l[$1] = 1; next } ' +
+  '/^#[0-9]+ (extracting sha256:|sha256:[0-9a-f]+ )/ { if ($1 in v) l[v[$1]] = 1; next } ' +
   '/^#[0-9]+ DONE / { next } ' +
-  '/^#[0-9]+ / { o[$1] = 1 } ' +
-  'END { h = 0; m = 0; for (i in s) { if (c[i] || (l[i] && !o[i])) h++; else m++ } print h, m }';
+  '/^#[0-9]+ / { if ($1 in v) o[v[$1]] = 1 } ' +
+  'END { h = 0; m = 0; for (k in s) { if (c[k] || (l[k] && !o[k])) h++; else m++ } print h, m }';
 
 /**
  * awk program over a Buildah log; prints `<cached> <executed>`. A step is a `STEP n/m:` line

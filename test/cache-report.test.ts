@@ -34,6 +34,8 @@ describe('step counting on captured logs', () => {
     ['buildkit-registry-dependency-changed.log', 'buildkit', 2, 4],
     ['buildkit-registry-cache-export-refused.log', 'buildkit', 5, 1],
     ['buildkit-registry-multistage-warm.log', 'buildkit', 4, 3],
+    // two builds on one engine: BuildKit shows a step shared with the other build as two vertices
+    ['buildkit-registry-concurrent-builds.log', 'buildkit', 5, 1],
     ['buildkit-inline-warm.log', 'buildkit', 5, 1],
     ['buildkit-inline-multistage-warm.log', 'buildkit', 1, 6],
     ['buildkit-docker20-inline-cold.log', 'buildkit', 0, 6],

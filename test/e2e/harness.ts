@@ -7,9 +7,10 @@
  * the pushed image does not run the new app file, or the control stopped alternating.
  */
 import { spawn, spawnSync } from 'child_process';
-import { createHash } from 'crypto';
+import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import { StepRecord, countCached, markerContradictions, parseBuildKitLog, parseBuildahLog } from './lib/buildkit-log';
 import { BuildSpecPhases, runBuildSpec } from './lib/codebuild';
 import { Registry } from './lib/registry';
@@ -47,6 +48,8 @@ function check(name: string, ok: boolean, detail = ''): boolean {
 type SourceFile = 'app.txt' | 'requirements.txt';
 interface SampleApp {
   readonly dockerfile: string;
+  /** What the built image prints when run: the app file by default. */
+  readonly output?: (app: string) => string;
   /** Steps after FROM, as BuildKit and Buildah report them. */
   readonly steps: number;
   /** Steps whose inputs did not change when `changed` files changed (all stages). */
@@ -65,6 +68,16 @@ const MULTI: SampleApp = {
   unchanged: (changed) => (changed.includes('requirements.txt') ? 2 : changed.includes('app.txt') ? 4 : 7),
 };
 
+/** A random build secret for this run: the harness checks it is used and never stored or logged. */
+const SECRET = `e2e-${randomBytes(24).toString('hex')}`;
+const SECRET_APP: SampleApp = {
+  dockerfile: 'Dockerfile.secret',
+  output: () => String(SECRET.length),
+  // WORKDIR, RUN with the secret mounted, COPY app.txt
+  steps: 3,
+  unchanged: (changed) => (changed.includes('app.txt') ? 2 : 3),
+};
+
 // ------------------------------------------------------------------ scenarios
 interface Scenario {
   readonly round: number;
@@ -78,6 +91,8 @@ interface Scenario {
   readonly readonlyCache?: boolean;
   /** Empty the cache repository before the round. */
   readonly emptyCache?: boolean;
+  /** A fault injected for the round. */
+  readonly fault?: 'delete-cache-tag' | 'garbage-cache' | 'unreachable-cache' | 'concurrent';
 }
 const SCENARIOS: Scenario[] = [
   { round: 1, label: 'cold build', branch: 'main', changed: [], cold: true },
@@ -93,6 +108,16 @@ const SCENARIOS: Scenario[] = [
   { round: 11, label: 'app file changed (after the refused writes)', branch: 'main', changed: ['app.txt'] },
 ];
 const FIRST_FIVE = SCENARIOS.slice(0, 5);
+/** Faults the default strategy must survive: the build succeeds, the image is pushed, nothing is lost. */
+const FAULTS: Scenario[] = [
+  { round: 12, label: 'fault: default-branch cache manifest deleted', branch: 'main', changed: ['app.txt'], cold: true, fault: 'delete-cache-tag' },
+  { round: 13, label: 'fault: cache manifest replaced by garbage', branch: 'main', changed: ['app.txt'], cold: true, fault: 'garbage-cache' },
+  { round: 14, label: 'app file changed (after the garbage)', branch: 'main', changed: ['app.txt'] },
+  { round: 15, label: 'fault: cache registry unreachable (import and export)', branch: 'main', changed: ['app.txt'], cold: true, fault: 'unreachable-cache' },
+  { round: 16, label: 'fault: two builds of main at the same time', branch: 'main', changed: ['app.txt'], fault: 'concurrent' },
+  { round: 17, label: 'app file changed (after the concurrent builds)', branch: 'main', changed: ['app.txt'] },
+];
+const UNREACHABLE_REGISTRY = '127.0.0.1:5999';
 
 /** One column of the results: a CachedImageBuild (or the control) on one engine. */
 interface Config {
@@ -110,6 +135,10 @@ interface Config {
    * min-mode and caches only the final stage of a multi-stage Dockerfile.
    */
   readonly warmHits?: number;
+  /** The build must fail, with a log matching this. */
+  readonly expectFailure?: RegExp;
+  /** Cache repository to use instead of `<repository>-cache`. */
+  readonly cacheRepository?: string;
 }
 
 const BUILDS: Record<string, BuildDefinition> = {
@@ -120,14 +149,52 @@ const BUILDS: Record<string, BuildDefinition> = {
   RegistryMulti: { strategy: 'registry', dockerfile: MULTI.dockerfile },
   InlineMulti: { strategy: 'inline', dockerfile: MULTI.dockerfile },
   BuildahMulti: { strategy: 'buildah', dockerfile: MULTI.dockerfile },
+  RegistrySecret: { strategy: 'registry', dockerfile: SECRET_APP.dockerfile, secret: true },
+  InlineSecret: { strategy: 'inline', dockerfile: SECRET_APP.dockerfile, secret: true },
+  BuildahSecret: { strategy: 'buildah', dockerfile: SECRET_APP.dockerfile, secret: true },
+  // The BuildKit image cannot be pulled (nothing under that name in the registry).
+  NoBuilder: { strategy: 'registry', dockerfile: SINGLE.dockerfile, builderImage: `${REGISTRY}/missing/buildkit:none` },
+  NoBuilderFallback: { strategy: 'registry', dockerfile: SINGLE.dockerfile, builderImage: `${REGISTRY}/missing/buildkit:none`, fallbackToEngineBuilder: true },
 };
 
 const SINGLE_CONFIGS: Config[] = [
-  { name: 'registry', build: 'Registry', strategy: 'registry', engine: 'cd', sample: SINGLE, scenarios: SCENARIOS, repository: 'e2e-registry' },
+  { name: 'registry', build: 'Registry', strategy: 'registry', engine: 'cd', sample: SINGLE, scenarios: [...SCENARIOS, ...FAULTS], repository: 'e2e-registry' },
   { name: 'inline', build: 'Inline', strategy: 'inline', engine: 'classic', sample: SINGLE, scenarios: SCENARIOS, repository: 'e2e-inline' },
   { name: 'inline, Docker 20.10', build: 'Inline', strategy: 'inline', engine: 'd20', sample: SINGLE, scenarios: SCENARIOS, repository: 'e2e-inline20' },
   { name: 'buildah', build: 'Buildah', strategy: 'buildah', engine: 'buildah', sample: SINGLE, scenarios: SCENARIOS, repository: 'e2e-buildah' },
-  { name: 'none', build: 'None', strategy: 'none', engine: 'classic', sample: SINGLE, scenarios: FIRST_FIVE, repository: 'e2e-none' },
+  { name: 'none', build: 'None', strategy: 'none', engine: 'classic', sample: SINGLE, scenarios: SCENARIOS.slice(0, 3), repository: 'e2e-none' },
+];
+const SECRET_CONFIGS: Config[] = [
+  { name: 'registry', build: 'RegistrySecret', strategy: 'registry', engine: 'cd', sample: SECRET_APP, scenarios: SCENARIOS.slice(0, 2), repository: 'e2e-secret-registry' },
+  { name: 'inline', build: 'InlineSecret', strategy: 'inline', engine: 'classic', sample: SECRET_APP, scenarios: SCENARIOS.slice(0, 2), repository: 'e2e-secret-inline' },
+  { name: 'inline, Docker 20.10', build: 'InlineSecret', strategy: 'inline', engine: 'd20', sample: SECRET_APP, scenarios: SCENARIOS.slice(0, 2), repository: 'e2e-secret-inline20' },
+  { name: 'buildah', build: 'BuildahSecret', strategy: 'buildah', engine: 'buildah', sample: SECRET_APP, scenarios: SCENARIOS.slice(0, 2), repository: 'e2e-secret-buildah' },
+];
+/** The BuildKit image cannot be pulled, on CodeBuild's (classic-store) engine. */
+const BUILDER_CONFIGS: Config[] = [
+  {
+    name: 'builder image missing',
+    build: 'NoBuilder',
+    strategy: 'registry',
+    engine: 'classic',
+    sample: SINGLE,
+    scenarios: SCENARIOS.slice(0, 1),
+    repository: 'e2e-nobuilder',
+    expectFailure: /^error: could not start a BuildKit builder from the image 127\.0\.0\.1:\d+\/missing\/buildkit:none\. If Docker Hub refused the pull/m,
+  },
+  // Imports the registry strategy's cache (from the single-stage rounds) with the engine's builder.
+  {
+    name: 'builder image missing, fallbackToEngineBuilder',
+    build: 'NoBuilderFallback',
+    strategy: 'registry',
+    engine: 'classic',
+    sample: SINGLE,
+    scenarios: [{ round: 1, label: 'app file changed, builder fallback', branch: 'main', changed: ['app.txt'] }],
+    repository: 'e2e-fallback',
+    cacheRepository: 'e2e-registry-cache',
+    // Measured: the classic store's builder imports the cache manifest but reuses none of it: a cold build.
+    warmHits: 0,
+  },
 ];
 const MULTI_CONFIGS: Config[] = [
   { name: 'registry', build: 'RegistryMulti', strategy: 'registry', engine: 'cd', sample: MULTI, scenarios: FIRST_FIVE, repository: 'e2e-ms-registry' },
@@ -198,7 +265,9 @@ function prepareRound(config: string, engine: Engine, round: number, branch: str
   fs.rmSync(dir, { recursive: true, force: true });
   const src = path.join(dir, 'src');
   fs.mkdirSync(src, { recursive: true });
-  for (const f of ['Dockerfile', 'Dockerfile.multistage']) fs.copyFileSync(path.join(SAMPLE_APP, f), path.join(src, f));
+  for (const f of fs.readdirSync(SAMPLE_APP).filter((x) => x.startsWith('Dockerfile'))) {
+    fs.copyFileSync(path.join(SAMPLE_APP, f), path.join(src, f));
+  }
   fs.writeFileSync(path.join(src, 'requirements.txt'), `dependency-set-${source.deps}\n`);
   fs.writeFileSync(path.join(src, 'app.txt'), `${source.app}\n`);
   // A fresh build host: a new Docker client config (no builders, no logins) and home.
@@ -258,32 +327,61 @@ async function cacheSnapshot(registry: Registry, repository: string, prefix: str
 }
 
 // ------------------------------------------------------------------ one configuration
-async function runConfig(config: Config, project: SynthesizedProject, results: RoundResult[], table: string): Promise<void> {
-  const registry = new Registry(REGISTRY);
-  const cacheRepository = config.strategy === 'none' ? undefined : `${config.repository}-cache`;
-  const source: Source = { deps: 1, app: '' };
-  const runDaemon: Daemon = config.engine === 'buildah' ? 'cd' : config.engine;
-  const tag = `${table}: ${config.name}`;
-  for (const scenario of config.scenarios) {
-    const { round } = scenario;
-    if (scenario.changed.includes('requirements.txt')) source.deps += 1;
-    source.app = `${config.name} app, version ${round}`;
-    if (scenario.emptyCache && cacheRepository) {
-      const n = await registry.emptyRepository(cacheRepository);
-      check(`${tag} r${round}: cache repository emptied`, n > 0 && (await registry.tags(cacheRepository)).length === 0, `${n} manifests deleted`);
-    }
-    // What a round must not change: the default branch's cache (registry, inline); with refused writes, all of it.
-    const guardPrefix = scenario.readonlyCache ? '' : scenario.branch !== 'main' && config.strategy !== 'buildah' ? 'main' : undefined;
-    const before = cacheRepository && guardPrefix !== undefined ? await cacheSnapshot(registry, cacheRepository, guardPrefix) : '';
+/** Uploads a blob of random bytes and points the tag at an OCI manifest whose "cache config" is that blob. */
+async function putGarbageCache(repository: string, tag: string): Promise<void> {
+  const garbage = randomBytes(512);
+  const digest = `sha256:${createHash('sha256').update(garbage).digest('hex')}`;
+  // Blob upload: open a session, then PUT the bytes with their digest.
+  const start = await fetch(`http://${REGISTRY}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+  const location = start.headers.get('location');
+  if (start.status !== 202 || !location) throw new Error(`garbage blob upload: HTTP ${start.status}`);
+  const url = new URL(location, `http://${REGISTRY}`);
+  url.searchParams.set('digest', digest);
+  const up = await fetch(url, { method: 'PUT', body: garbage, headers: { 'Content-Type': 'application/octet-stream' } });
+  if (up.status !== 201) throw new Error(`garbage blob upload: HTTP ${up.status}`);
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.buildkit.cacheconfig.v0', digest, size: garbage.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size: garbage.length }],
+  });
+  const put = await fetch(`http://${REGISTRY}/v2/${repository}/manifests/${tag}`, {
+    method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+  });
+  if (put.status !== 201) throw new Error(`garbage manifest upload: HTTP ${put.status}`);
+}
 
-    const r = prepareRound(`${table}-${config.name}`, config.engine, round, scenario.branch, source);
-    const overrides: Record<string, string> = { CIB_IMAGE_REPOSITORY_URI: `${REGISTRY}/${config.repository}` };
-    if (cacheRepository) {
-      overrides.CIB_CACHE_REPOSITORY_URI = `${scenario.readonlyCache ? READONLY_REGISTRY : REGISTRY}/${cacheRepository}`;
-      if ('CIB_CACHE_REPOSITORY_NAME' in project.environment) overrides.CIB_CACHE_REPOSITORY_NAME = cacheRepository;
-    }
-    const env = { ...r.env, ...projectEnvironment(project, overrides) };
-    const result = runBuildSpec({ phases: project.buildSpec.phases as BuildSpecPhases, env, sourceDir: r.src, workDir: path.join(r.dir, 'runner'), logFile: r.logFile });
+interface RoundRun {
+  readonly config: Config;
+  readonly project: SynthesizedProject;
+  readonly scenario: Scenario;
+  readonly app: string;
+  readonly deps: number;
+  /** Distinguishes the builds of one round (the concurrency fault). */
+  readonly variant?: string;
+  readonly cacheHost: string;
+  readonly table: string;
+}
+
+/** Prepares a round (fresh build host) and returns a function that runs it and checks it. */
+function prepare(run: RoundRun): () => Promise<RoundResult> {
+  const { config, project, scenario, table } = run;
+  const { round } = scenario;
+  const cacheRepository = config.strategy === 'none' ? undefined : config.cacheRepository ?? `${config.repository}-cache`;
+  const label = `${table}: ${config.name} r${round}${run.variant ? run.variant : ''}`;
+  const r = prepareRound(`${table}-${config.name}${run.variant ?? ''}`, config.engine, round, scenario.branch, { deps: run.deps, app: run.app });
+  const overrides: Record<string, string> = { CIB_IMAGE_REPOSITORY_URI: `${REGISTRY}/${config.repository}` };
+  if (cacheRepository) {
+    overrides.CIB_CACHE_REPOSITORY_URI = `${run.cacheHost}/${cacheRepository}`;
+    if ('CIB_CACHE_REPOSITORY_NAME' in project.environment) overrides.CIB_CACHE_REPOSITORY_NAME = cacheRepository;
+  }
+  // CodeBuild resolves the Secrets Manager variable at build start; here the harness supplies it.
+  if ('CIB_SECRET_1' in project.environment) overrides.CIB_SECRET_1 = SECRET;
+  const env = { ...r.env, ...projectEnvironment(project, overrides) };
+
+  return async () => {
+    const registry = new Registry(REGISTRY);
+    const result = await runBuildSpec({ phases: project.buildSpec.phases as BuildSpecPhases, env, sourceDir: r.src, workDir: path.join(r.dir, 'runner'), logFile: r.logFile });
     r.cleanup();
     const log = fs.readFileSync(r.logFile, 'utf8');
     // Buildah's fallback build (after a refused cache export) only reuses local layers: count the first attempt.
@@ -293,75 +391,158 @@ async function runConfig(config: Config, project: SynthesizedProject, results: R
     const cacheable = cacheRepository && !scenario.cold ? config.sample.unchanged(scenario.changed) : 0;
     const expected = cacheable > 0 && config.warmHits !== undefined ? config.warmHits : cacheable;
     const digest = result.variables.IMAGE_DIGEST ?? '';
-    results.push({
+    const roundResult: RoundResult = {
       config: config.name, round, scenario: scenario.label, exitCode: result.exitCode, cached, cacheable, seconds: result.seconds, digest,
-    });
-    console.log(`${tag} r${round} (${scenario.label}): exit ${result.exitCode}, CACHED ${cached}/${cacheable}, ${result.seconds.toFixed(1)} s, ${digest}`);
+    };
+    console.log(`${label} (${scenario.label}): exit ${result.exitCode}, CACHED ${cached}/${cacheable}, ${result.seconds.toFixed(1)} s, ${digest}`);
 
-    if (!check(`${tag} r${round}: build succeeded`, result.exitCode === 0, result.failedCommand ? `failed: ${result.failedCommand} (log ${r.logFile})` : '')) continue;
-    check(`${tag} r${round}: ${config.sample.steps} steps reported`, records.length === config.sample.steps, `${records.length}`);
-    check(`${tag} r${round}: CACHED steps = ${expected}${expected === cacheable ? ' (every step whose inputs did not change)' : ' (min-mode: final stage only)'}`,
-      cached === expected, records.map((s) => `${s.stage ? s.stage + ' ' : ''}${s.step}:${s.cached ? 'C' : '-'}`).join(' '));
-    const contradictions = markerContradictions(records);
-    check(`${tag} r${round}: RUN markers agree with the cache classification`, contradictions.length === 0, contradictions.join('; '));
-    check(`${tag} r${round}: exported IMAGE_URI/IMAGE_TAG/IMAGE_DIGEST`,
+    if (config.expectFailure) {
+      check(`${label}: the build fails with a clear message`, result.exitCode !== 0 && config.expectFailure.test(log),
+        `exit ${result.exitCode}; ${(log.match(/^(error|warning): .*$/m) ?? ['no message'])[0]}`);
+      return roundResult;
+    }
+    if (!check(`${label}: build succeeded`, result.exitCode === 0, result.failedCommand ? `failed: ${result.failedCommand} (log ${r.logFile})` : '')) {
+      return roundResult;
+    }
+    check(`${label}: ${config.sample.steps} steps reported`, records.length === config.sample.steps, `${records.length}`);
+    const why = expected === cacheable ? ' (every step whose inputs did not change)' : config.warmHits === 0 ? ' (fallback build: no cache)' : ' (min-mode: final stage only)';
+    check(`${label}: CACHED steps = ${expected}${why}`,
+      cached === expected, records.map((x) => `${x.stage ? x.stage + ' ' : ''}${x.step}:${x.cached ? 'C' : '-'}`).join(' '));
+    // With two builds on one engine, a step run by one shows up (with its output) in both logs.
+    if (!run.variant) {
+      const contradictions = markerContradictions(records);
+      check(`${label}: RUN markers agree with the cache classification`, contradictions.length === 0, contradictions.join('; '));
+    }
+    check(`${label}: exported IMAGE_URI/IMAGE_TAG/IMAGE_DIGEST`,
       result.variables.IMAGE_TAG === r.commit && result.variables.IMAGE_URI === `${REGISTRY}/${config.repository}:${r.commit}` && /^sha256:[0-9a-f]{64}$/.test(digest),
       `${result.variables.IMAGE_URI} ${digest}`);
     const tagged = await registry.manifest(config.repository, r.commit);
-    const latest = await registry.manifest(config.repository, 'latest');
-    check(`${tag} r${round}: registry holds the pushed digest under the commit tag and latest`, tagged?.digest === digest && latest?.digest === digest,
-      `${tagged?.digest} / ${latest?.digest}`);
+    check(`${label}: registry holds the pushed digest under the commit tag`, tagged?.digest === digest, `${tagged?.digest}`);
+    if (!run.variant) {
+      const latest = await registry.manifest(config.repository, 'latest');
+      check(`${label}: latest points at the pushed digest`, latest?.digest === digest, `${latest?.digest}`);
+    }
+    const runDaemon: Daemon = config.engine === 'buildah' ? 'cd' : config.engine;
     const ran = runImage(runDaemon, `${REGISTRY}/${config.repository}@${digest}`, r.dockerConfig);
-    check(`${tag} r${round}: the pushed image runs the new app file`, ran === source.app, JSON.stringify(ran));
+    const want = config.sample.output ? config.sample.output(run.app) : run.app;
+    check(`${label}: the pushed image runs and prints ${config.sample.output ? 'the secret\'s length' : 'the new app file'}`, ran === want, JSON.stringify(ran));
     const defs = JSON.parse(fs.readFileSync(path.join(r.src, 'imagedefinitions.json'), 'utf8'));
     const detail = JSON.parse(fs.readFileSync(path.join(r.src, 'imageDetail.json'), 'utf8'));
-    check(`${tag} r${round}: imagedefinitions.json and imageDetail.json name the image`,
+    check(`${label}: imagedefinitions.json and imageDetail.json name the image`,
       defs[0]?.name === 'app' && defs[0]?.imageUri === result.variables.IMAGE_URI && detail.ImageURI === `${REGISTRY}/${config.repository}@${digest}`);
     const calls = fs.existsSync(r.env.E2E_AWS_CALLS) ? fs.readFileSync(r.env.E2E_AWS_CALLS, 'utf8').trim().split('\n') : [];
     const ecrCalls = calls.filter((c) => c.startsWith('ecr '));
-    check(`${tag} r${round}: ECR calls name the repositories' region`, ecrCalls.length > 0 && ecrCalls.every((c) => c.includes('--region us-east-1')), ecrCalls.join(' | '));
-    check(`${tag} r${round}: the AWS CLI was asked for ECR and CloudWatch only`, calls.every((c) => /^(ecr|cloudwatch) /.test(c)), calls.join(' | '));
+    check(`${label}: ECR calls name the repositories' region`, ecrCalls.length > 0 && ecrCalls.every((c) => c.includes('--region us-east-1')), ecrCalls.join(' | '));
+    check(`${label}: the AWS CLI was asked for ECR and CloudWatch only`, calls.every((c) => /^(ecr|cloudwatch) /.test(c)), calls.join(' | '));
 
     // The build's own cache report must agree with the harness's count.
     const summary = /^cache: (\d+)\/(\d+) steps cached \((\d+)%\), ([0-9.]+) s$/m.exec(log);
-    check(`${tag} r${round}: the build's summary line reports ${cached}/${records.length} steps cached`,
+    check(`${label}: the build's summary line reports ${cached}/${records.length} steps cached`,
       summary !== null && Number(summary[1]) === cached && Number(summary[2]) === records.length, summary?.[0] ?? 'no summary line');
-    check(`${tag} r${round}: exported CACHED_STEPS and CACHE_HIT_RATIO match`,
+    check(`${label}: exported CACHED_STEPS and CACHE_HIT_RATIO match`,
       result.variables.CACHED_STEPS === String(cached) && result.variables.CACHE_HIT_RATIO === String(Math.round((100 * cached) / records.length)),
       `${result.variables.CACHED_STEPS} ${result.variables.CACHE_HIT_RATIO}`);
     const metrics = fs.existsSync(r.env.E2E_METRICS) ? fs.readFileSync(r.env.E2E_METRICS, 'utf8') : '';
     const published = /--metric-data (\[.*\])$/m.exec(metrics);
     const values = published ? Object.fromEntries(JSON.parse(published[1]).map((m: any) => [m.MetricName, m.Value])) : {};
-    check(`${tag} r${round}: published CachedSteps=${cached} and ExecutedSteps=${records.length - cached} to CloudWatch namespace CachedImageBuild`,
+    check(`${label}: published CachedSteps=${cached} and ExecutedSteps=${records.length - cached} to CloudWatch namespace CachedImageBuild`,
       metrics.includes('--namespace CachedImageBuild') && values.CachedSteps === cached && values.ExecutedSteps === records.length - cached,
       published?.[1] ?? 'nothing published');
-
-    if (!cacheRepository) continue;
-    const branchTag = scenario.branch.replace(/[^a-zA-Z0-9._-]/g, '-');
-    if (guardPrefix !== undefined) {
-      const after = await cacheSnapshot(registry, cacheRepository, guardPrefix);
-      check(`${tag} r${round}: ${scenario.readonlyCache ? 'refused cache writes left the cache repository' : 'the branch build left the default-branch cache'} as it was`,
-        before === after && before !== '', `${before} -> ${after}`);
+    if (config.sample === SECRET_APP) {
+      check(`${label}: the secret is in no build log`, !log.includes(SECRET));
     }
+
+    if (!cacheRepository || scenario.fault === 'unreachable-cache' || config.cacheRepository) return roundResult;
+    const branchTag = scenario.branch.replace(/[^a-zA-Z0-9._-]/g, '-');
     if (scenario.readonlyCache) {
       const refused = { registry: /^#\d+ ERROR: .*405 Method Not Allowed/m, inline: /^warning: pushing the cache tag failed/m, buildah: /^warning: the build with cache export failed/m }[config.strategy as 'registry'];
-      check(`${tag} r${round}: the cache export was refused and the build went on`, refused.test(log));
-      continue;
-    }
-    if (config.strategy === 'registry') {
+      check(`${label}: the cache export was refused and the build went on`, refused.test(log));
+    } else if (config.strategy === 'registry') {
       const m = await registry.manifest(cacheRepository, branchTag);
-      check(`${tag} r${round}: cache ${cacheRepository}:${branchTag} is an OCI image manifest with a BuildKit cache config`,
+      check(`${label}: cache ${cacheRepository}:${branchTag} is an OCI image manifest with a BuildKit cache config`,
         m?.mediaType === 'application/vnd.oci.image.manifest.v1+json' && m?.body?.config?.mediaType === 'application/vnd.buildkit.cacheconfig.v0',
         `${m?.mediaType} / ${m?.body?.config?.mediaType}`);
     } else if (config.strategy === 'inline') {
       const executed = records.length - cached;
       const m = await registry.manifest(cacheRepository, `${branchTag}-e${executed}`);
-      check(`${tag} r${round}: cache tag ${branchTag}-e${executed} holds this build's image`, m?.digest === digest, `${m?.digest}`);
+      check(`${label}: cache tag ${branchTag}-e${executed} holds this build's image`, m?.digest === digest, `${m?.digest}`);
     } else if (config.strategy === 'buildah') {
       const pushed = (log.match(/^--> Pushing cache /gm) ?? []).length;
-      check(`${tag} r${round}: buildah pushed one cache tag per executed step`, pushed >= records.length - cached && pushed > 0, `${pushed} pushed`);
+      check(`${label}: buildah pushed one cache tag per executed step`, pushed >= records.length - cached && pushed > 0, `${pushed} pushed`);
+    }
+    return roundResult;
+  };
+}
+
+async function runConfig(config: Config, project: SynthesizedProject, results: RoundResult[], table: string): Promise<void> {
+  const registry = new Registry(REGISTRY);
+  const cacheRepository = config.strategy === 'none' ? undefined : config.cacheRepository ?? `${config.repository}-cache`;
+  let deps = 1;
+  for (const scenario of config.scenarios) {
+    const { round } = scenario;
+    const tag = `${table}: ${config.name} r${round}`;
+    if (scenario.changed.includes('requirements.txt')) deps += 1;
+    const app = `${config.name} app, version ${round}`;
+    if (scenario.emptyCache && cacheRepository) {
+      const n = await registry.emptyRepository(cacheRepository);
+      check(`${tag}: cache repository emptied`, n > 0 && (await registry.tags(cacheRepository)).length === 0, `${n} manifests deleted`);
+    }
+    if (scenario.fault === 'delete-cache-tag' && cacheRepository) {
+      const m = await registry.manifest(cacheRepository, 'main');
+      const del = m ? await fetch(`http://${REGISTRY}/v2/${cacheRepository}/manifests/${m.digest}`, { method: 'DELETE' }) : undefined;
+      check(`${tag}: default-branch cache manifest deleted`, del?.status === 202 && !(await registry.manifest(cacheRepository, 'main')));
+    }
+    if (scenario.fault === 'garbage-cache' && cacheRepository) {
+      await putGarbageCache(cacheRepository, 'main');
+      const m = await registry.manifest(cacheRepository, 'main');
+      check(`${tag}: default-branch cache replaced by a manifest whose cache config is random bytes`, m?.body?.config?.size === 512);
+    }
+    // What a round must not change: the default branch's cache (registry, inline); with refused writes, all of it.
+    const guardPrefix = scenario.readonlyCache ? '' : scenario.branch !== 'main' && config.strategy !== 'buildah' ? 'main' : undefined;
+    const before = cacheRepository && guardPrefix !== undefined ? await cacheSnapshot(registry, cacheRepository, guardPrefix) : '';
+    const cacheHost = scenario.readonlyCache ? READONLY_REGISTRY : scenario.fault === 'unreachable-cache' ? UNREACHABLE_REGISTRY : REGISTRY;
+
+    if (scenario.fault === 'concurrent') {
+      // Both builds are prepared first (one fresh host), then run at the same time on the same engine.
+      const a = prepare({ config, project, scenario, app: `${app}a`, deps, variant: 'a', cacheHost, table });
+      const b = prepare({ config, project, scenario, app: `${app}b`, deps, variant: 'b', cacheHost, table });
+      const both = await Promise.all([a(), b()]);
+      results.push({ ...both[0], cached: Math.min(both[0].cached, both[1].cached), seconds: Math.max(both[0].seconds, both[1].seconds) });
+      check(`${tag}: both concurrent builds succeeded`, both.every((x) => x.exitCode === 0), both.map((x) => x.exitCode).join(','));
+    } else {
+      results.push(await prepare({ config, project, scenario, app, deps, cacheHost, table })());
+    }
+
+    if (cacheRepository && guardPrefix !== undefined) {
+      const after = await cacheSnapshot(registry, cacheRepository, guardPrefix);
+      check(`${tag}: ${scenario.readonlyCache ? 'refused cache writes left the cache repository' : 'the branch build left the default-branch cache'} as it was`,
+        before === after && before !== '', `${before} -> ${after}`);
     }
   }
+}
+
+/** Searches every blob the registry stores (layers decompressed) for the secret. */
+function blobsContaining(secret: string): string[] {
+  const mainConfig = fs.readFileSync(path.join(E2E_ROOT, 'etc', 'registry.yml'), 'utf8');
+  const root = /rootdirectory:\s*(\S+)/.exec(mainConfig)![1];
+  const blobs = path.join(root, 'docker', 'registry', 'v2', 'blobs');
+  const found: string[] = [];
+  const needle = Buffer.from(secret);
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {walk(full);} else if (entry.name === 'data') {
+        const raw = fs.readFileSync(full);
+        let content = raw;
+        if (raw[0] === 0x1f && raw[1] === 0x8b) {
+          try { content = zlib.gunzipSync(raw); } catch { /* not gzip after all */ }
+        }
+        if (raw.includes(needle) || content.includes(needle)) found.push(full);
+      }
+    }
+  };
+  walk(blobs);
+  return found;
 }
 
 /** The seed recipe (moby/buildkit#1981), run through the same runner on the classic-store daemon. */
@@ -382,7 +563,7 @@ async function runControl(results: RoundResult[]): Promise<number[]> {
     source.app = `control app, version ${round}`;
     const r = prepareRound('control', 'classic', round, 'main', source);
     const env = { ...r.env, DOCKER_BUILDKIT: '1', SEED_IMAGE: `${REGISTRY}/e2e-control`, BASE_IMAGE: `${REGISTRY}/base:1` };
-    const result = runBuildSpec({ phases, env, sourceDir: r.src, workDir: path.join(r.dir, 'runner'), logFile: r.logFile });
+    const result = await runBuildSpec({ phases, env, sourceDir: r.src, workDir: path.join(r.dir, 'runner'), logFile: r.logFile });
     const records = parseBuildKitLog(fs.readFileSync(r.logFile, 'utf8'));
     const cached = countCached(records);
     counts.push(cached);
@@ -440,6 +621,8 @@ async function main(): Promise<number> {
   console.log(`synthesized the test stack in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const single: RoundResult[] = [];
   const multi: RoundResult[] = [];
+  const secrets: RoundResult[] = [];
+  const builder: RoundResult[] = [];
   const timings: Record<string, number> = {};
 
   let t = Date.now();
@@ -460,9 +643,18 @@ async function main(): Promise<number> {
       await runConfig(config, projects[config.build], multi, 'multi-stage');
       timings[`multi-stage ${config.name}`] = (Date.now() - t) / 1000;
     }
+    t = Date.now();
+    for (const config of SECRET_CONFIGS) await runConfig(config, projects[config.build], secrets, 'build secret');
+    timings['build secret (all)'] = (Date.now() - t) / 1000;
+    t = Date.now();
+    for (const config of BUILDER_CONFIGS) await runConfig(config, projects[config.build], builder, 'builder');
+    timings['builder image missing (both)'] = (Date.now() - t) / 1000;
   } finally {
     stopReadonly();
   }
+  const leaks = blobsContaining(SECRET);
+  check('the build secret is in no blob of the registry (image layers decompressed, configs, cache manifests and cache layers)',
+    leaks.length === 0, leaks.join(', '));
 
   // ---- report
   const singleNames = [CONTROL, ...SINGLE_CONFIGS.map((c) => c.name)];
@@ -472,11 +664,25 @@ async function main(): Promise<number> {
   const md = [
     '### Single-stage sample app (6 steps after FROM; 5 unchanged when only the app file changes)',
     '',
-    markdownTable(SCENARIOS.map((s) => ({ round: s.round, scenario: s.label })), singleNames, single),
+    markdownTable([...SCENARIOS, ...FAULTS].map((s) => ({ round: s.round, scenario: s.label })), singleNames, single),
+    '',
+    'Round 16 runs two builds at once; the row shows the fewer CACHED steps and the longer time of the two.',
     '',
     '### Multi-stage sample app (7 steps after FROM; 4 unchanged when the app file changes)',
     '',
     markdownTable(FIRST_FIVE.map((s) => ({ round: s.round, scenario: s.label })), multiNames, multi),
+    '',
+    '### Build secret (a RUN step reads it; the image keeps only its length)',
+    '',
+    markdownTable(SCENARIOS.slice(0, 2).map((s) => ({ round: s.round, scenario: s.label })), SECRET_CONFIGS.map((c) => c.name), secrets),
+    '',
+    `The secret (${SECRET.length} bytes, random per run) was searched for in every blob of the registry, decompressed: found in ${leaks.length}.`,
+    '',
+    '### BuildKit image cannot be pulled (classic-store engine, as on CodeBuild)',
+    '',
+    '| configuration | exit code | CACHED / cacheable | s |',
+    '|---|---|---|---|',
+    ...builder.map((x) => `| ${x.config} | ${x.exitCode} | ${x.exitCode === 0 ? `${x.cached} / ${x.cacheable}` : '-'} | ${x.seconds.toFixed(1)} |`),
     '',
     '### Warm/cold build time (whole buildspec: login, build, push), same run',
     '',
@@ -493,9 +699,9 @@ async function main(): Promise<number> {
     '',
   ].join('\n');
   fs.writeFileSync(path.join(OUT, 'results.md'), md);
-  fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ single, multi, timings }, null, 2));
+  fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ single, multi, secrets, builder, timings }, null, 2));
   fs.writeFileSync(path.join(OUT, 'cache-hits.svg'), svgChart('CACHED steps per round, single-stage sample app (5 = every unchanged step)',
-    SCENARIOS.map((s) => s.round), singleNames, single, SINGLE.unchanged(['app.txt'])));
+    [...SCENARIOS, ...FAULTS].map((s) => s.round), singleNames, single, SINGLE.unchanged(['app.txt'])));
   console.log('\n' + md);
   console.log(`wrote ${path.join(OUT, 'results.md')} and ${path.join(OUT, 'cache-hits.svg')}`);
 

@@ -33,36 +33,44 @@ const VERTEX_DIGEST = /^#\d+ sha256:[0-9a-f]{64}$/;
 const MARKER = /\b(step\d+) ran-42\b/;
 
 export function parseBuildKitLog(log: string): StepRecord[] {
-  const steps = new Map<string, { stage: string; step: number; total: number; instruction: string }>();
+  // A step is identified by its label ([stage] n/m): BuildKit may show one step as two vertices
+  // when a concurrent build on the same engine shares it.
+  const steps = new Map<string, { stage: string; step: number; total: number; instruction: string; vertices: string[] }>();
+  const labelOf = new Map<string, string>();
   const cached = new Set<string>();
   const other = new Map<string, string[]>();
   for (const line of log.split('\n')) {
     const m = STEP_LINE.exec(line);
     if (m) {
-      steps.set(m[1], { stage: m[2] ?? '', step: Number(m[3]), total: Number(m[4]), instruction: m[5] });
+      if (/^FROM /.test(m[5])) continue;
+      const label = `${m[2] ?? ''} ${m[3]}/${m[4]}`;
+      labelOf.set(m[1], label);
+      const entry = steps.get(label) ?? { stage: m[2] ?? '', step: Number(m[3]), total: Number(m[4]), instruction: m[5], vertices: [] };
+      if (!entry.vertices.includes(m[1])) entry.vertices.push(m[1]);
+      steps.set(label, entry);
       continue;
     }
     const v = /^#(\d+) (.*)$/.exec(line);
-    if (!v) continue;
+    if (!v || !labelOf.has(v[1])) continue;
+    const label = labelOf.get(v[1])!;
     if (v[2] === 'CACHED') {
-      cached.add(v[1]);
-    } else {
-      if (!VERTEX_DIGEST.test(line)) other.set(v[1], [...(other.get(v[1]) ?? []), line]);
+      cached.add(label);
+    } else if (!VERTEX_DIGEST.test(line)) {
+      other.set(label, [...(other.get(label) ?? []), line]);
     }
   }
   const records: StepRecord[] = [];
-  for (const [id, s] of steps) {
-    if (/^FROM /.test(s.instruction)) continue;
-    const lines = other.get(id) ?? [];
+  for (const [label, s] of steps) {
+    const lines = other.get(label) ?? [];
     const markers = lines.map((l) => MARKER.exec(l)?.[1]).filter((x): x is string => !!x);
     const onlyLayers = lines.some((l) => LAYER_LINE.test(l)) && lines.every((l) => LAYER_LINE.test(l) || /^#\d+ DONE [0-9.]+s$/.test(l));
     records.push({
-      vertex: `#${id}`,
+      vertex: s.vertices.map((x) => `#${x}`).join(','),
       stage: s.stage,
       step: s.step,
       total: s.total,
       instruction: s.instruction,
-      cached: cached.has(id) || onlyLayers,
+      cached: cached.has(label) || onlyLayers,
       markers,
     });
   }

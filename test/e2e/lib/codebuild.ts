@@ -8,7 +8,7 @@
  * each command runs in a new bash process that gets only the scalar variables (exported or not)
  * and the working directory left by the previous command.
  */
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -63,7 +63,7 @@ mv "$__cib_state.new" "$__cib_state"
 exit $__cib_rc
 `;
 
-export function runBuildSpec(options: RunOptions): RunResult {
+export async function runBuildSpec(options: RunOptions): Promise<RunResult> {
   const t0 = Date.now();
   fs.mkdirSync(options.workDir, { recursive: true });
   const state = path.join(options.workDir, 'state.sh');
@@ -85,12 +85,16 @@ export function runBuildSpec(options: RunOptions): RunResult {
       log(`[Container] Running command ${command}`);
       fs.writeFileSync(cmdFile, command + '\n');
       const out = fs.openSync(options.logFile, 'a');
-      const r = spawnSync('bash', ['--noprofile', '--norc', wrapper], {
-        env: { ...options.env, __cib_state: state, __cib_cwd: cwd, __cib_cmd: cmdFile },
-        stdio: ['ignore', out, out],
+      // Asynchronous, so that two builds can run at the same time (the concurrency fault).
+      const rc = await new Promise<number>((resolve) => {
+        const child = spawn('bash', ['--noprofile', '--norc', wrapper], {
+          env: { ...options.env, __cib_state: state, __cib_cwd: cwd, __cib_cmd: cmdFile },
+          stdio: ['ignore', out, out],
+        });
+        child.on('close', (code) => resolve(code ?? 128));
+        child.on('error', () => resolve(127));
       });
       fs.closeSync(out);
-      const rc = r.status ?? 128;
       if (rc !== 0) {
         log(`[Container] Command did not exit successfully ${command} exit status ${rc}`);
         log(`[Container] Phase complete: ${phase.toUpperCase()} State: FAILED`);

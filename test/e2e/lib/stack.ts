@@ -4,8 +4,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { App, Stack, aws_ecr_assets as ecr_assets } from 'aws-cdk-lib';
-import { BuildxBuilder, CacheStrategy, CachedImageBuild } from '../../../src';
+import { App, Stack, aws_ecr_assets as ecr_assets, aws_secretsmanager as secretsmanager } from 'aws-cdk-lib';
+import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild } from '../../../src';
 
 export interface SynthesizedProject {
   readonly logicalId: string;
@@ -19,6 +19,14 @@ export interface SynthesizedProject {
 export interface BuildDefinition {
   readonly strategy: 'registry' | 'inline' | 'buildah' | 'none';
   readonly dockerfile: string;
+  /** Pass the build secret `api_token` (from Secrets Manager). */
+  readonly secret?: boolean;
+  /**
+   * Registry strategy with a `docker-container` builder from this image instead of the engine's
+   * builder (used to show what happens when the BuildKit image cannot be pulled).
+   */
+  readonly builderImage?: string;
+  readonly fallbackToEngineBuilder?: boolean;
 }
 
 /**
@@ -34,8 +42,11 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
   const app = new App({ outdir });
   const stack = new Stack(app, 'CachedImageBuildE2e', { env: { account: '123456789012', region: 'us-east-1' } });
   for (const [id, def] of Object.entries(builds)) {
+    const builder = def.builderImage !== undefined
+      ? BuildxBuilder.dockerContainer({ image: def.builderImage, fallbackToEngineBuilder: def.fallbackToEngineBuilder })
+      : BuildxBuilder.currentDriver();
     const cache = {
-      registry: () => CacheStrategy.registry({ builder: BuildxBuilder.currentDriver() }),
+      registry: () => CacheStrategy.registry({ builder }),
       inline: () => CacheStrategy.inline(),
       buildah: () => CacheStrategy.buildah(),
       none: () => CacheStrategy.none(),
@@ -46,6 +57,9 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
       dockerfile: def.dockerfile,
       networkMode: ecr_assets.NetworkMode.NONE,
       buildArgs: { BASE_IMAGE: baseImage },
+      buildSecrets: def.secret
+        ? { api_token: BuildSecret.fromSecretsManager(secretsmanager.Secret.fromSecretNameV2(stack, `${id}Token`, 'e2e/api-token')) }
+        : undefined,
     });
   }
   const assembly = app.synth();
@@ -60,8 +74,10 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
     const [logicalId, resource] = entry;
     const environment: Record<string, string | undefined> = {};
     for (const v of resource.Properties.Environment.EnvironmentVariables ?? []) {
-      if (v.Type !== 'PLAINTEXT') throw new Error(`unexpected variable type ${v.Type} for ${v.Name}`);
-      environment[v.Name] = typeof v.Value === 'string' ? v.Value : undefined;
+      // CodeBuild resolves SECRETS_MANAGER and PARAMETER_STORE variables at build start: the harness
+      // supplies their values as overrides, like CloudFormation expressions.
+      if (!['PLAINTEXT', 'SECRETS_MANAGER', 'PARAMETER_STORE'].includes(v.Type)) throw new Error(`unexpected variable type ${v.Type} for ${v.Name}`);
+      environment[v.Name] = v.Type === 'PLAINTEXT' && typeof v.Value === 'string' ? v.Value : undefined;
     }
     out[id] = { logicalId, buildSpec: JSON.parse(resource.Properties.Source.BuildSpec), environment };
   }
