@@ -101,5 +101,7 @@ project.postCompileTask.exec('jsii-rosetta extract --strict --fail');
 
 // Added last: projen drops ignore patterns under a directory that is re-included earlier (`!/test/`).
 project.gitignore.exclude('/test/e2e/out/');
+// Real build logs captured by the e2e harness are test fixtures, despite the *.log rule.
+project.gitignore.include('/test/fixtures/build-logs/*.log');
 
 project.synth();
