@@ -40,7 +40,14 @@ const project = new awscdk.AwsCdkConstructLibrary({
   depsUpgrade: false,
   pullRequestTemplate: false,
 
-  devDeps: ['ts-node', 'fast-check', 'aws-sdk-client-mock@^4.1.0', 'aws-sdk-client-mock-jest@^4.1.0'],
+  devDeps: [
+    'ts-node',
+    'fast-check',
+    'aws-sdk-client-mock@^4.1.0',
+    'aws-sdk-client-mock-jest@^4.1.0',
+    'cdk-nag@^3.0.2',
+    'cdk-nag-v2@npm:cdk-nag@^2.38.2',
+  ],
 
   // The cache doctor CLI (src/doctor/) talks to ECR. A jsii library may only depend on jsii
   // packages, so the AWS SDK client is bundled into the package instead.
