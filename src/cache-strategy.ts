@@ -179,7 +179,7 @@ class RegistryCache extends CacheStrategy {
       const otherwise = this.builder.fallbackToEngineBuilder
         // The engine's builder (classic image store) cannot export a registry cache (an inline one it can).
         ? 'echo "warning: could not start a BuildKit builder from the image $CIB_BUILDER_IMAGE; building with the engine\'s builder, ' +
-          'without the cache" >&2; CIB_BUILDER=default; CIB_CACHE_TO="type=inline"'
+          'which cannot export the cache" >&2; CIB_BUILDER=default; CIB_CACHE_TO="type=inline"'
         : 'echo "error: could not start a BuildKit builder from the image $CIB_BUILDER_IMAGE. If Docker Hub refused the pull (rate limit), ' +
           'copy the image into ECR and name the copy in BuildxBuilder.dockerContainer({ image }), or allow fallbackToEngineBuilder" >&2; false';
       preBuild.push(`CIB_BUILDER=${BUILDER_NAME}`, `if ${create}; then echo "BuildKit builder ${BUILDER_NAME} started"; else ${otherwise}; fi`);

@@ -358,7 +358,7 @@ describe('registry cache strategy', () => {
   test.each([
     ['fails the build with advice by default', {}, 1, /^error: could not start a BuildKit builder from the image moby\/buildkit:buildx-stable-1\. If Docker Hub refused the pull/m, 'cib-builder', 'type=registry,'],
     ['falls back to the engine builder, importing but not exporting the cache, when allowed', { fallbackToEngineBuilder: true },
-      0, /^warning: could not start a BuildKit builder from the image moby\/buildkit:buildx-stable-1; building with the engine's builder, without the cache/m, 'default', 'type=inline'],
+      0, /^warning: could not start a BuildKit builder from the image moby\/buildkit:buildx-stable-1; building with the engine's builder, which cannot export the cache/m, 'default', 'type=inline'],
   ])('when the builder cannot start, %s, in bash', (_name, options, status, message, builder, cacheTo) => {
     // GIVEN: docker buildx create fails, as when the image cannot be pulled
     const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer(options) }) }));
