@@ -1,5 +1,8 @@
 import { Token } from 'aws-cdk-lib';
 
+/** Characters of an image reference: registry host (with port, or [IPv6]), path, tag, digest. */
+const IMAGE_REFERENCE_CHARACTERS = /^[A-Za-z0-9._/:@+\[\]-]+$/;
+
 /** Options for a `docker-container` buildx builder. */
 export interface DockerContainerBuilderOptions {
   /**
@@ -41,8 +44,12 @@ export class BuildxBuilder {
    */
   public static dockerContainer(options: DockerContainerBuilderOptions = {}): BuildxBuilder {
     const image = options.image ?? BuildxBuilder.DEFAULT_BUILDKIT_IMAGE;
-    if (!Token.isUnresolved(image) && (image.trim() === '' || /\s/.test(image))) {
-      throw new Error(`BuildxBuilder.dockerContainer(): image must be a non-empty image reference without whitespace; got '${image}'`);
+    // The image reaches buildx inside `--driver-opt "image=..."`, a comma-separated list: a comma
+    // or a quote would add options of its own. No image reference has either.
+    if (!Token.isUnresolved(image) && !IMAGE_REFERENCE_CHARACTERS.test(image)) {
+      throw new Error(
+        `BuildxBuilder.dockerContainer(): image must be a non-empty image reference made of [A-Za-z0-9._/:@+-] and the brackets of an IPv6 host; got '${image}'`,
+      );
     }
     return new BuildxBuilder('docker-container', image, options.fallbackToEngineBuilder ?? false);
   }

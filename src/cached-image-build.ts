@@ -24,6 +24,7 @@ import { branchToTag } from './tags';
 import {
   validateBranchName,
   validateBuildArgName,
+  validateBuildArgValue,
   validateNamespace,
   validateRelativePath,
   validateRepositoryName,
@@ -345,8 +346,9 @@ export class CachedImageBuild extends Construct {
     const dockerfile = validateRelativePath('dockerfile', props.dockerfile ?? 'Dockerfile', `the build context ('${buildContext}')`);
 
     const buildArgs = props.buildArgs ?? {};
-    for (const name of Object.keys(buildArgs)) {
+    for (const [name, value] of Object.entries(buildArgs)) {
       validateBuildArgName('buildArgs', name);
+      validateBuildArgValue('buildArgs', name, value);
     }
     if (props.target !== undefined && !Token.isUnresolved(props.target) && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(props.target)) {
       throw new Error(`target must be a Dockerfile stage name ([A-Za-z0-9][A-Za-z0-9._-]*); got '${props.target}'`);
@@ -453,7 +455,9 @@ export class CachedImageBuild extends Construct {
       cacheRepositoryRegion: this.cacheRepository?.env.region,
       cacheRepositoryName: this.cacheRepository?.repositoryName,
       dockerfile,
-      buildContext,
+      // The context is the builder's one positional argument: one starting with '-' would be read
+      // as an option (and '-' alone as "read the context from stdin"), so keep it a path.
+      buildContext: buildContext.startsWith('-') ? `./${buildContext}` : buildContext,
       target: props.target,
       buildArgs,
       networkMode: props.networkMode?.mode,

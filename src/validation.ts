@@ -45,6 +45,14 @@ export function validateBuildArgName(prop: string, name: string): void {
   }
 }
 
+/** Build argument values reach the build as environment variables, which cannot hold NUL. */
+export function validateBuildArgValue(prop: string, name: string, value: string): void {
+  if (unresolved(value)) return;
+  if (value.includes('\0')) {
+    throw new Error(`${prop}: the value of build argument '${name}' must not contain NUL (environment variables cannot hold it)`);
+  }
+}
+
 export function validateNamespace(prop: string, ns: string): void {
   if (unresolved(ns)) return;
   if (!NAMESPACE_PATTERN.test(ns)) {
@@ -64,10 +72,13 @@ export function validateRelativePath(prop: string, value: string, parent: string
   if (/[\0\n\r]/.test(value)) {
     throw new Error(`${prop} must not contain NUL or line breaks; got ${JSON.stringify(value)}`);
   }
-  if (value.startsWith('/') || /^[A-Za-z]:[\\/]/.test(value)) {
+  // Backslashes are read as separators: check for an absolute path after turning them into
+  // slashes, or a path such as \etc (which normalizes to /etc) would pass.
+  const slashed = value.replace(/\\/g, '/');
+  if (slashed.startsWith('/') || /^[A-Za-z]:\//.test(slashed)) {
     throw new Error(`${prop} must be a path relative to ${parent}, not an absolute path; got '${value}'`);
   }
-  const normalized = path.posix.normalize(value.replace(/\\/g, '/'));
+  const normalized = path.posix.normalize(slashed);
   if (normalized === '..' || normalized.startsWith('../')) {
     throw new Error(`${prop} must stay inside ${parent}; '${value}' points outside it`);
   }

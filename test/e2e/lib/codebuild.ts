@@ -46,21 +46,57 @@ const SHELL_OWNED =
   'PIPESTATUS|EPOCHSECONDS|EPOCHREALTIME|IFS|OPTIND|OPTERR|OPTARG|PS1|PS2|PS4|HOSTNAME|HOSTTYPE|MACHTYPE|OSTYPE|' +
   'COLUMNS|LINES|COMP_WORDBREAKS|__cib_*';
 
-/** Wrapper around one command: restore state, run the command, save scalar state. */
+/**
+ * Wrapper around one command: restore state, run the command, save scalar state. Only builtins
+ * around the command (no command substitution, no external program): it runs once per command.
+ */
 const WRAPPER = `
 set +e
 if [ -s "$__cib_state" ]; then . "$__cib_state"; fi
-cd "$(cat "$__cib_cwd")" || exit 97
+IFS= read -r -d '' __cib_dir < "$__cib_cwd"
+cd "$__cib_dir" || exit 97
 . "$__cib_cmd"
 __cib_rc=$?
-pwd > "$__cib_cwd"
-for __cib_v in $(compgen -v); do
+printf '%s' "$PWD" > "$__cib_cwd"
+compgen -v > "$__cib_state.names"
+mapfile -t __cib_names < "$__cib_state.names"
+for __cib_v in "\${__cib_names[@]}"; do
   case "$__cib_v" in ${SHELL_OWNED}) continue ;; esac
-  __cib_d="$(declare -p "$__cib_v" 2>/dev/null)"
-  case "$__cib_d" in "declare -- "*|"declare -x "*) printf '%s\\n' "$__cib_d" ;; esac
-done > "$__cib_state.new"
-mv "$__cib_state.new" "$__cib_state"
+  # scalars only, exported or not: no attribute, or only -x
+  case "\${!__cib_v@a}" in ''|x) declare -p "$__cib_v" ;; esac
+done > "$__cib_state"
 exit $__cib_rc
+`;
+
+/**
+ * Runs the phases: for each command, a new bash (the wrapper) whose environment is the build's
+ * environment. One bash process drives them, rather than Node: forking a large Node process for
+ * every command costs more than the command. When a command fails it writes
+ * `<exit status> <command number>` to $__cib_work/result and stops (on-failure: ABORT).
+ */
+const DRIVER = `
+# the commands' shells get the SHLVL a shell started by Node would get
+SHLVL=$((SHLVL - 1))
+__cib_phase() {
+  local phase="$1" i text rc
+  shift
+  printf '[Container] Entering phase %s\\n' "$phase"
+  for i in "$@"; do
+    IFS= read -r -d '' text < "$__cib_work/command-$i.sh"
+    text="\${text%$'\\n'}"
+    printf '[Container] Running command %s\\n' "$text"
+    printf '%s\\n' "$text" > "$__cib_work/command.sh"
+    __cib_cmd="$__cib_work/command.sh" bash --noprofile --norc "$__cib_work/wrapper.sh"
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+      printf '[Container] Command did not exit successfully %s exit status %s\\n' "$text" "$rc"
+      printf '[Container] Phase complete: %s State: FAILED\\n' "$phase"
+      printf '%s %s' "$rc" "$i" > "$__cib_work/result"
+      exit 0
+    fi
+  done
+  printf '[Container] Phase complete: %s State: SUCCEEDED\\n' "$phase"
+}
 `;
 
 export async function runBuildSpec(options: RunOptions): Promise<RunResult> {
@@ -68,43 +104,48 @@ export async function runBuildSpec(options: RunOptions): Promise<RunResult> {
   fs.mkdirSync(options.workDir, { recursive: true });
   const state = path.join(options.workDir, 'state.sh');
   const cwd = path.join(options.workDir, 'cwd');
-  const cmdFile = path.join(options.workDir, 'command.sh');
-  const wrapper = path.join(options.workDir, 'wrapper.sh');
+  const result = path.join(options.workDir, 'result');
   fs.writeFileSync(state, '');
   fs.writeFileSync(cwd, options.sourceDir);
-  fs.writeFileSync(wrapper, WRAPPER);
-  const log = (line: string) => fs.appendFileSync(options.logFile, line + '\n');
+  fs.writeFileSync(path.join(options.workDir, 'wrapper.sh'), WRAPPER);
+  fs.rmSync(result, { force: true });
+
+  // One file per command, numbered in order; the driver runs the phases in order.
+  const commands: string[] = [];
+  const steps: string[] = [];
+  for (const phase of PHASE_ORDER) {
+    const spec = options.phases[phase];
+    if (!spec?.commands?.length) continue;
+    const numbers = spec.commands.map((command) => {
+      fs.writeFileSync(path.join(options.workDir, `command-${commands.length}.sh`), command + '\n');
+      return commands.push(command) - 1;
+    });
+    steps.push(`__cib_phase ${phase.toUpperCase()} ${numbers.join(' ')}`);
+  }
+  const driver = path.join(options.workDir, 'driver.sh');
+  fs.writeFileSync(driver, [DRIVER, ...steps, ''].join('\n'));
+
+  const out = fs.openSync(options.logFile, 'a');
+  // Asynchronous, so that two builds can run at the same time (the concurrency fault).
+  const status = await new Promise<string | number>((resolve) => {
+    const child = spawn('bash', ['--noprofile', '--norc', driver], {
+      env: { ...options.env, __cib_state: state, __cib_cwd: cwd, __cib_work: options.workDir },
+      stdio: ['ignore', out, out],
+    });
+    child.on('close', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+    child.on('error', (e) => resolve(e.message));
+  });
+  fs.closeSync(out);
+  if (status !== 0) {
+    throw new Error(`the buildspec runner itself failed (${status}); see ${options.logFile}`);
+  }
 
   let exitCode = 0;
   let failedCommand: string | undefined;
-  outer: for (const phase of PHASE_ORDER) {
-    const spec = options.phases[phase];
-    if (!spec?.commands?.length) continue;
-    log(`[Container] Entering phase ${phase.toUpperCase()}`);
-    for (const command of spec.commands) {
-      log(`[Container] Running command ${command}`);
-      fs.writeFileSync(cmdFile, command + '\n');
-      const out = fs.openSync(options.logFile, 'a');
-      // Asynchronous, so that two builds can run at the same time (the concurrency fault).
-      const rc = await new Promise<number>((resolve) => {
-        const child = spawn('bash', ['--noprofile', '--norc', wrapper], {
-          env: { ...options.env, __cib_state: state, __cib_cwd: cwd, __cib_cmd: cmdFile },
-          stdio: ['ignore', out, out],
-        });
-        child.on('close', (code) => resolve(code ?? 128));
-        child.on('error', () => resolve(127));
-      });
-      fs.closeSync(out);
-      if (rc !== 0) {
-        log(`[Container] Command did not exit successfully ${command} exit status ${rc}`);
-        log(`[Container] Phase complete: ${phase.toUpperCase()} State: FAILED`);
-        exitCode = rc;
-        failedCommand = command;
-        // on-failure: ABORT ends the build; later phases do not run.
-        break outer;
-      }
-    }
-    log(`[Container] Phase complete: ${phase.toUpperCase()} State: SUCCEEDED`);
+  if (fs.existsSync(result)) {
+    const [rc, i] = fs.readFileSync(result, 'utf8').split(' ').map(Number);
+    exitCode = rc;
+    failedCommand = commands[i];
   }
   return { exitCode, failedCommand, variables: readState(state), seconds: (Date.now() - t0) / 1000 };
 }

@@ -1,0 +1,207 @@
+/**
+ * The README's "Validation" table is the list of the rules and their messages. This file keeps it
+ * true: every row has cases here that break its rule, and the error must match the row's message;
+ * every case belongs to a row; and every `throw` in the validating sources is reached by a case, so
+ * a new rule cannot be added without a row either.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  App,
+  CfnParameter,
+  Duration,
+  Lazy,
+  Stack,
+  aws_codebuild as codebuild,
+  aws_codepipeline as codepipeline,
+  aws_ecr as ecr,
+  aws_ecr_assets as ecr_assets,
+  aws_ssm as ssm,
+} from 'aws-cdk-lib';
+import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, ImageTag } from '../src';
+
+/** The sources whose every `throw` is a validation rule of the table. */
+const VALIDATING_SOURCES = [
+  'validation.ts', 'cached-image-build.ts', 'image-tag.ts', 'buildx-builder.ts', 'build-secret.ts', 'cache-metrics.ts', 'project-metrics.ts',
+];
+
+interface Row {
+  readonly rule: string;
+  /** The props named in the prop column (its code spans). */
+  readonly props: string[];
+  /** The message as written, with `<...>` placeholders. */
+  readonly message: string;
+}
+
+/** Reads the table of the README's "Validation" section. */
+function readTable(): Row[] {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const section = readme.split(/^## /m).find((s) => s.startsWith('Validation\n'));
+  if (!section) throw new Error('README.md has no "## Validation" section');
+  const lines = section.split('\n').filter((l) => l.startsWith('|'));
+  const cells = (line: string) => line.replace(/^\||\|$/g, '').split(/(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, '|'));
+  expect(cells(lines[0])).toEqual(['rule', 'prop', 'error message']);
+  return lines.slice(2).map((line) => {
+    const [rule, prop, message] = cells(line);
+    const code = /^`([^`]+)`$/.exec(message);
+    if (!code) throw new Error(`the message of rule '${rule}' must be one code span: ${message}`);
+    return { rule, props: [...prop.matchAll(/`([^`]+)`/g)].map((m) => m[1]), message: code[1] };
+  });
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * The row's message as a regular expression for the whole error message: `<prop>` is one of the
+ * row's props, any other `<...>` is any text.
+ */
+function messagePattern(row: Row): RegExp {
+  const parts = row.message.split(/(<[^<>]+>)/).map((part) => {
+    if (part === '<prop>') return `(?:${row.props.map(escapeRegExp).join('|')})`;
+    return /^<[^<>]+>$/.test(part) ? '.*' : escapeRegExp(part);
+  });
+  return new RegExp(`^${parts.join('')}$`, 's');
+}
+
+function newStack(): Stack {
+  return new Stack(new App(), 'TableStack', { env: { account: '123456789012', region: 'us-east-1' } });
+}
+
+/** Creates a CachedImageBuild with the props (made in the stack, for imports and parameters). */
+function build(props: (stack: Stack) => CachedImageBuildProps): () => CachedImageBuild {
+  return () => {
+    const stack = newStack();
+    return new CachedImageBuild(stack, 'Api', props(stack));
+  };
+}
+
+/** For each rule of the table (by its name), code that breaks it. */
+const CASES: Record<string, Array<() => unknown>> = {
+  'one repository': [build((s) => ({ repository: ecr.Repository.fromRepositoryName(s, 'Repo', 'api'), repositoryName: 'api' }))],
+  'ECR repository name length': [build(() => ({ repositoryName: 'a' })), build(() => ({ repositoryName: 'a'.repeat(257) }))],
+  'ECR repository name characters': [build(() => ({ repositoryName: 'Api' })), build(() => ({ repositoryName: 'a//b' }))],
+  'cache repository name length': [build(() => ({ repositoryName: 'a'.repeat(251) }))],
+  'cache repository only with a cache': [
+    build((s) => ({ cache: CacheStrategy.none(), cacheRepository: ecr.Repository.fromRepositoryName(s, 'Cache', 'api-cache') })),
+  ],
+  'supported platform': [build(() => ({ platform: ecr_assets.Platform.custom('linux/386') }))],
+  'build image of the platform': [
+    build(() => ({ buildImage: codebuild.LinuxArmBuildImage.AMAZON_LINUX_2_STANDARD_3_0 })),
+    build(() => ({ platform: ecr_assets.Platform.LINUX_ARM64, buildImage: codebuild.LinuxBuildImage.STANDARD_7_0 })),
+  ],
+  'path not empty': [build(() => ({ buildContext: '' })), build(() => ({ dockerfile: '' }))],
+  'path on one line': [build(() => ({ buildContext: 'a\nb' })), build(() => ({ dockerfile: 'Docker\0file' }))],
+  'relative path': [build(() => ({ buildContext: '/src' })), build(() => ({ dockerfile: '\\Dockerfile' }))],
+  'path inside its parent': [build(() => ({ buildContext: '../other' })), build(() => ({ dockerfile: 'a/../../Dockerfile' }))],
+  'build argument name': [build(() => ({ buildArgs: { 'A-B': 'x' } }))],
+  'build argument value without NUL': [build(() => ({ buildArgs: { A: 'x\0y' } }))],
+  'build secret id': [
+    build((s) => ({ buildSecrets: { 'npm,src=/etc/passwd': BuildSecret.fromSsmParameter(ssm.StringParameter.fromStringParameterName(s, 'P', '/npm')) } })),
+    build((s) => ({ buildSecrets: { '..': BuildSecret.fromSsmParameter(ssm.StringParameter.fromStringParameterName(s, 'P', '/npm')) } })),
+  ],
+  'Dockerfile stage name': [build(() => ({ target: 'prod stage' }))],
+  'literal default branch': [build(() => ({ defaultBranch: Lazy.string({ produce: () => 'main' }) }))],
+  'default branch names a tag': [build(() => ({ defaultBranch: '...' }))],
+  'ECR tag': [() => ImageTag.of('-x'), () => ImageTag.of('a'.repeat(129))],
+  'at least one image tag': [build(() => ({ imageTags: [] }))],
+  'each image tag once': [build(() => ({ imageTags: [ImageTag.of('latest'), ImageTag.of('latest')] }))],
+  'literal fixed tags for a created repository': [build((s) => ({ imageTags: [ImageTag.of(new CfnParameter(s, 'Tag').valueAsString)] }))],
+  'at most 5 fixed tags for a created repository': [build(() => ({ imageTags: ['a', 'b', 'c', 'd', 'e', 'f'].map((t) => ImageTag.of(t)) }))],
+  'container name': [build(() => ({ containerName: 'my app' }))],
+  'literal cache retention': [
+    build((s) => ({ cacheRetention: Duration.days(new CfnParameter(s, 'Days', { type: 'Number' }).valueAsNumber) })),
+  ],
+  'cache retention in whole days': [build(() => ({ cacheRetention: Duration.hours(36) }))],
+  'CodeBuild\'s reserved variables': [build(() => ({ environmentVariables: { CODEBUILD_X: { value: 'x' } } }))],
+  'the build script\'s variables': [build(() => ({ environmentVariables: { CIB_BRANCH: { value: 'main' } } }))],
+  'timeout range': [build(() => ({ timeout: Duration.minutes(4) }))],
+  'metrics namespace only with metrics': [build(() => ({ metrics: false, metricsNamespace: 'Builds' }))],
+  'CloudWatch namespace': [build(() => ({ metricsNamespace: 'AWS/CodeBuild' })), build(() => ({ metricsNamespace: 'a b' }))],
+  'metric methods need metrics': [
+    () => build(() => ({ metrics: false }))().metricCacheHitRatio(),
+    () => build(() => ({ metrics: false }))().metricsWidget(),
+  ],
+  'alarm periods': [() => build(() => ({}))().addCacheMissAlarm('Alarm', { periods: 0 })],
+  'BuildKit image reference': [
+    () => BuildxBuilder.dockerContainer({ image: '' }),
+    () => BuildxBuilder.dockerContainer({ image: 'moby/buildkit,network=host' }),
+  ],
+  'pipeline actions need a pipeline project': [
+    () => build(() => ({ source: codebuild.Source.gitHub({ owner: 'o', repo: 'r' }) }))()
+      .toCodeBuildAction({ input: new codepipeline.Artifact() }),
+  ],
+  'CodePipeline variables namespace': [
+    () => build(() => ({}))().toCodeBuildAction({ input: new codepipeline.Artifact(), variablesNamespace: 'bad namespace' }),
+  ],
+};
+
+/** The error a case throws. */
+function errorOf(breakRule: () => unknown): Error {
+  try {
+    breakRule();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('the case broke no rule');
+}
+
+/** `<file>:<line>` of the innermost frame of the error's stack that is in src/. */
+function throwSite(error: Error): string | undefined {
+  const frame = /[(\s]([^()\s]*\/src\/([\w-]+\.ts)):(\d+):\d+\)?$/m.exec(error.stack ?? '');
+  return frame ? `${frame[2]}:${frame[3]}` : undefined;
+}
+
+const ROWS = readTable();
+
+describe('the README validation table', () => {
+  test('has a row per rule, and every rule has cases here', () => {
+    // THEN
+    expect(ROWS.length).toBeGreaterThan(0);
+    expect(ROWS.map((r) => r.rule).sort()).toEqual(Object.keys(CASES).sort());
+    expect(new Set(ROWS.map((r) => r.rule)).size).toEqual(ROWS.length);
+  });
+
+  test.each(ROWS.map((row) => [row.rule, row] as const))('%s: the error matches the row', (rule, row) => {
+    // GIVEN
+    const cases = CASES[rule] ?? [];
+    expect(cases.length).toBeGreaterThan(0);
+
+    for (const breakRule of cases) {
+      // WHEN
+      const error = errorOf(breakRule);
+
+      // THEN
+      expect(error).toBeInstanceOf(Error);
+      expect(error.message).toMatch(messagePattern(row));
+    }
+  });
+
+  test('every throw in the validating sources is reached by a case of the table', () => {
+    // GIVEN
+    const throwSites = VALIDATING_SOURCES.flatMap((file) => fs.readFileSync(path.join(__dirname, '..', 'src', file), 'utf8')
+      .split('\n')
+      .flatMap((line, i) => (/\bthrow new Error\(/.test(line) ? [`${file}:${i + 1}`] : [])));
+
+    // WHEN
+    const reached = new Set(Object.values(CASES).flat().map((breakRule) => throwSite(errorOf(breakRule))));
+
+    // THEN
+    expect(throwSites.length).toBeGreaterThan(0);
+    expect(throwSites.filter((site) => !reached.has(site))).toEqual([]);
+  });
+
+  test('a placeholder matches any text, <prop> only the row\'s props', () => {
+    // GIVEN
+    const row: Row = { rule: 'r', props: ['buildContext', 'dockerfile'], message: '<prop> must be x; got \'<value>\'' };
+
+    // WHEN
+    const pattern = messagePattern(row);
+
+    // THEN
+    expect('dockerfile must be x; got \'a\nb (c)\'').toMatch(pattern);
+    expect('target must be x; got \'a\'').not.toMatch(pattern);
+    expect('dockerfile must be x; got \'a\' and more').not.toMatch(pattern);
+  });
+});
