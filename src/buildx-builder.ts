@@ -19,9 +19,9 @@ export interface DockerContainerBuilderOptions {
   /**
    * What to do when the builder cannot start (typically: Docker Hub refused to pull the image).
    * `false` fails the build with a message that says so. `true` builds with the engine's own
-   * builder instead: on CodeBuild's engine (classic image store) it cannot export the registry
-   * cache and reuses little of it (0 to 2 of 5 steps in this project's end-to-end harness), so the
-   * build and the image push go on, mostly cold, until the builder starts again.
+   * builder instead: on CodeBuild's engine (classic image store) it can import the registry cache
+   * but not export it, so the build and the image push go on while the cache is not refreshed
+   * until the builder starts again.
    *
    * @default false
    */

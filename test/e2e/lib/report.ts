@@ -27,7 +27,7 @@ export function markdownTable(rounds: { round: number; scenario: string }[], con
   return lines.join('\n');
 }
 
-const COLORS = ['#d62728', '#1f77b4', '#7f7f7f', '#2ca02c', '#9467bd'];
+const COLORS = ['#d62728', '#1f77b4', '#7f7f7f', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 
 /** Grouped bars: CACHED steps per round, one bar per configuration. */
 export function svgChart(title: string, rounds: number[], configs: string[], results: RoundResult[], maxSteps: number): string {
