@@ -12,19 +12,8 @@ import {
   aws_ssm as ssm,
 } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { PULL_ACTIONS, PUSH_PULL_ACTIONS } from './ecr-actions';
 import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, ImageTag } from '../src';
-
-const PUSH_PULL_ACTIONS = [
-  'ecr:BatchCheckLayerAvailability',
-  'ecr:BatchGetImage',
-  'ecr:CompleteLayerUpload',
-  'ecr:GetDownloadUrlForLayer',
-  'ecr:InitiateLayerUpload',
-  'ecr:PutImage',
-  'ecr:UploadLayerPart',
-];
-
-const PULL_ACTIONS = ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'];
 
 function newStack(): Stack {
   return new Stack(new App(), 'TestStack', { env: { account: '123456789012', region: 'us-east-1' } });

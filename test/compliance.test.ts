@@ -23,6 +23,7 @@ import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import * as nagV2 from 'cdk-nag-v2';
 import * as fc from 'fast-check';
 import { BuildSecret, CacheStrategy, CachedImageBuild, CachedImageBuildProps } from '../src';
+import { PUSH_PULL_ACTIONS } from './ecr-actions';
 import { EcrImage, EcrLifecycleRule, expiredImages } from './ecr-lifecycle';
 import { NAG_REASONS } from '../src/compliance';
 import { ACKNOWLEDGED_RULES_METADATA_KEY, CDK_NAG_METADATA_KEY, acknowledgeNagRules, nagFlatten } from '../src/nag';
@@ -464,15 +465,6 @@ function projectRolePermissions(template: Template): Record<string, string[]> {
   return Object.fromEntries(Object.entries(byResource).map(([k, v]) => [k, [...v].sort()]));
 }
 
-const PUSH_PULL = [
-  'ecr:BatchCheckLayerAvailability',
-  'ecr:BatchGetImage',
-  'ecr:CompleteLayerUpload',
-  'ecr:GetDownloadUrlForLayer',
-  'ecr:InitiateLayerUpload',
-  'ecr:PutImage',
-  'ecr:UploadLayerPart',
-];
 const LOGS_WRITE = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 const DEFAULT_LOG_GROUP = ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'];
 const KMS_ENCRYPT_DECRYPT = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'];
@@ -506,7 +498,7 @@ describe('project role: every statement, nothing beyond what the strategy needs'
       '*': ['ecr:GetAuthorizationToken'],
       // Cache metrics, in the build's namespace only (policy PutMetricsPolicy).
       '* if {"StringEquals":{"cloudwatch:namespace":"CachedImageBuild"}}': ['cloudwatch:PutMetricData'],
-      [`<${app}.Arn>`]: PUSH_PULL,
+      [`<${app}.Arn>`]: PUSH_PULL_ACTIONS,
       // Build logs into the construct's log group.
       [`<${logGroup}.Arn>`]: LOGS_WRITE,
       // Added by codebuild.Project for its default log group, whatever the logging settings.
@@ -514,7 +506,7 @@ describe('project role: every statement, nothing beyond what the strategy needs'
       [`${defaultGroup}:*`]: DEFAULT_LOG_GROUP,
     };
     if (name !== 'none') {
-      expected[`<${cacheRepo}.Arn>`] = [...PUSH_PULL, ...extraCacheActions[name]].sort();
+      expected[`<${cacheRepo}.Arn>`] = [...PUSH_PULL_ACTIONS, ...extraCacheActions[name]].sort();
     } else {
       expect(cacheRepo).toBeUndefined();
     }
