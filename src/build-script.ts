@@ -1,5 +1,5 @@
 
-import { CACHE_REPORT_VARIABLES, PUBLISH_METRICS, START_TIMER, countCommands } from './cache-report';
+import { CACHE_REPORT_VARIABLES, PUBLISH_METRICS, START_TIMER, countCommands } from './script/cache-report';
 import { CacheStrategy } from './cache-strategy';
 import { ImageTag } from './image-tag';
 

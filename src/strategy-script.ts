@@ -1,4 +1,4 @@
-import { BuildLogFormat } from './cache-report';
+import { BuildLogFormat } from './script/cache-report';
 
 /**
  * What the renderer hands a cache strategy, and what the strategy gives back. Internal: the

@@ -1,7 +1,7 @@
 import { spawnSync } from 'child_process';
 import { writeFileSync } from 'fs';
 import * as path from 'path';
-import { PUBLISH_METRICS, START_TIMER, countCommands } from '../src/cache-report';
+import { PUBLISH_METRICS, START_TIMER, countCommands } from '../src/script/cache-report';
 
 /**
  * The cache report's step counting, run in bash on real build logs. The fixtures were captured
