@@ -13,14 +13,14 @@ import {
   aws_logs as logs,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { ENV_PREFIX, renderBuildScript, toBuildSpecObject } from './build-script';
+import { ENV_PREFIX, renderBuildScript, toBuildSpecObject } from './script/build-script';
 import { BuildSecret } from './build-secret';
-import { CacheMetricsProps, CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './cache-metrics';
-import { CacheStrategy } from './cache-strategy';
+import { CacheMetricsProps, CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './metrics/metrics-props';
+import { CacheStrategy } from './strategies/cache-strategy';
 import { ECR_PULL_PUSH_ACTIONS, acknowledgeNagFindings, createBuildLogGroup, grantEcrLogin, useProjectEncryptionKey } from './compliance';
 import { ImageTag } from './image-tag';
-import { CacheMetrics, grantPutMetrics, metricsNamespaceOf } from './project-metrics';
-import { branchToTag } from './tags';
+import { CacheMetrics, grantPutMetrics, metricsNamespaceOf } from './metrics/cache-metrics';
+import { branchToTag } from './ecr-naming';
 import {
   validateBranchName,
   validateBuildArgName,
@@ -29,7 +29,7 @@ import {
   validateRelativePath,
   validateRepositoryName,
   validateSecretId,
-} from './validation';
+} from './options/validation';
 
 /** Properties of a {@link CachedImageBuild}. */
 export interface CachedImageBuildProps extends CacheMetricsProps {

@@ -1,4 +1,4 @@
-import { validateTag } from './validation';
+import { validateTag } from './options/validation';
 
 /**
  * A tag the build gives the pushed image.

@@ -28,7 +28,7 @@ import { App, Stack, aws_ssm as ssm } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as fc from 'fast-check';
 import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, ImageTag } from '../src';
-import { branchToTag } from '../src/tags';
+import { branchToTag } from '../src/ecr-naming';
 import { BuildSpecPhases, runBuildSpec } from './e2e/lib/codebuild';
 
 /** Seed of every property: fixed unless HOSTILE_SEED is set. */

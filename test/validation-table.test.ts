@@ -22,7 +22,8 @@ import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImag
 
 /** The sources whose every `throw` is a validation rule of the table. */
 const VALIDATING_SOURCES = [
-  'validation.ts', 'cached-image-build.ts', 'image-tag.ts', 'buildx-builder.ts', 'build-secret.ts', 'cache-metrics.ts', 'project-metrics.ts',
+  'options/validation.ts', 'cached-image-build.ts', 'image-tag.ts', 'strategies/buildx-builder.ts', 'build-secret.ts',
+  'metrics/metrics-props.ts', 'metrics/cache-metrics.ts',
 ];
 
 interface Row {
@@ -149,7 +150,7 @@ function errorOf(breakRule: () => unknown): Error {
 
 /** `<file>:<line>` of the innermost frame of the error's stack that is in src/. */
 function throwSite(error: Error): string | undefined {
-  const frame = /[(\s]([^()\s]*\/src\/([\w-]+\.ts)):(\d+):\d+\)?$/m.exec(error.stack ?? '');
+  const frame = /[(\s]([^()\s]*\/src\/([\w/-]+\.ts)):(\d+):\d+\)?$/m.exec(error.stack ?? '');
   return frame ? `${frame[2]}:${frame[3]}` : undefined;
 }
 

@@ -2,7 +2,7 @@
  * Command-line arguments of `cdk-cached-image-build doctor`. Pure: no AWS, no I/O.
  */
 import { parseArgs } from 'node:util';
-import { ECR_REPOSITORY_NAME_PATTERN, branchToTag } from '../tags';
+import { ECR_REPOSITORY_NAME_PATTERN, branchToTag } from '../ecr-naming';
 
 export const SYNOPSIS = 'Usage: cdk-cached-image-build doctor --repository NAME --cache-repository NAME [options]';
 

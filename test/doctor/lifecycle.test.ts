@@ -3,7 +3,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { CONSTRUCT_POLICY } from './fixtures';
 import { CachedImageBuild } from '../../src';
 import { imageFate, parseLifecyclePolicy, ruleSelects, wildcardMatches } from '../../src/doctor/lifecycle';
-import { branchToTag } from '../../src/tags';
+import { branchToTag } from '../../src/ecr-naming';
 
 /** The cache repository's lifecycle policy text in a synthesized CachedImageBuild. */
 function synthesizedPolicy(props: { defaultBranch?: string; cacheRetention?: Duration } = {}): string {

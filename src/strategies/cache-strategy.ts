@@ -1,5 +1,5 @@
 import { Duration, aws_ecr as ecr } from 'aws-cdk-lib';
-import { BuildxBuilder } from './strategies/buildx-builder';
+import { BuildxBuilder } from './buildx-builder';
 import { StrategyContext, StrategyScript } from './strategy-script';
 
 /** Options for {@link CacheStrategy.registry}. */

@@ -1,7 +1,7 @@
 import { Duration, Token, aws_cloudwatch as cloudwatch, aws_codebuild as codebuild, aws_iam as iam } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { CacheMetricsProps, CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './cache-metrics';
-import { METRIC_DIMENSION } from './script/cache-report';
+import { CacheMetricsProps, CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './metrics-props';
+import { METRIC_DIMENSION } from '../script/cache-report';
 
 /**
  * The cache metrics of a build's project, its alarm and dashboard widget. Internal: the

@@ -1,7 +1,7 @@
 
-import { CACHE_REPORT_VARIABLES, PUBLISH_METRICS, START_TIMER, countCommands } from './script/cache-report';
-import { CacheStrategy } from './cache-strategy';
-import { ImageTag } from './image-tag';
+import { CACHE_REPORT_VARIABLES, PUBLISH_METRICS, START_TIMER, countCommands } from './cache-report';
+import { CacheStrategy } from '../strategies/cache-strategy';
+import { ImageTag } from '../image-tag';
 
 /**
  * The build script: CodeBuild phases of shell commands plus their environment.
@@ -76,7 +76,7 @@ export const ENV_PREFIX = 'CIB_';
 
 /**
  * Branch name or ref to ECR tag, in the shell: a command substitution over the variable `name`.
- * Must agree with `branchToTag()` in `tags.ts`. Byte-wise (LC_ALL=C): strip one `refs/heads/` or
+ * Must agree with `branchToTag()` in `ecr-naming.ts`. Byte-wise (LC_ALL=C): strip one `refs/heads/` or
  * `refs/tags/`, map bytes outside [a-zA-Z0-9._-] to '-', drop leading '.' and '-', keep 100 bytes.
  */
 export function shellBranchToTag(name: string): string {

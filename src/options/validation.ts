@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { Token } from 'aws-cdk-lib';
-import { ECR_REPOSITORY_NAME_PATTERN, isValidTag } from './tags';
+import { ECR_REPOSITORY_NAME_PATTERN, isValidTag } from '../ecr-naming';
 
 /**
  * Synth-time validation. Every error names the prop and the rule it broke.

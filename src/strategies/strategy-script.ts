@@ -1,8 +1,8 @@
-import { BuildLogFormat } from './script/cache-report';
+import { BuildLogFormat } from '../script/cache-report';
 
 /**
  * What the renderer hands a cache strategy, and what the strategy gives back. Internal: the
- * commands are an implementation detail that `build-script.ts` assembles and tests pin down.
+ * commands are an implementation detail that `script/build-script.ts` assembles and tests pin down.
  *
  * CodeBuild carries only scalar shell variables and the working directory from one command to
  * the next (arrays, functions and shell options are lost), so every command is self-contained

@@ -2,7 +2,7 @@
  * ECR naming and tag rules, and the branch-to-tag mapping. No imports: the doctor CLI uses it too.
  *
  * The same mapping exists twice: here (used at synth time, for lifecycle rules that must name
- * the default branch's cache tag) and as the shell function in `build-script.ts` (used at build
+ * the default branch's cache tag) and as the shell function in `script/build-script.ts` (used at build
  * time for the branch being built). Tests check that both agree on arbitrary input.
  */
 
