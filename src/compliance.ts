@@ -16,9 +16,6 @@ import { acknowledgeNagRules, nagFlatten } from './nag';
  * Kept apart from the construct so that the construct only wires them in.
  */
 
-/** How long the build logs are kept unless `logRetention` says otherwise. */
-export const DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
-
 /** Actions of an image pull and push on one repository: what `grantPullPush` grants, in its order, minus the login. */
 export const ECR_PULL_PUSH_ACTIONS = [
   'ecr:BatchCheckLayerAvailability',
@@ -39,7 +36,7 @@ export const ECR_PULL_PUSH_ACTIONS = [
  * service principal. That statement is added to a key defined in the app (`kms.Key`); the policy
  * of an imported key cannot be changed from here and must already allow it.
  */
-export function createBuildLogGroup(scope: Construct, id: string, retention: logs.RetentionDays | undefined,
+export function createBuildLogGroup(scope: Construct, id: string, retention: logs.RetentionDays,
   encryptionKey: kms.IKey | undefined): logs.LogGroup {
   const stack = Stack.of(scope);
   if (encryptionKey) {
@@ -62,7 +59,7 @@ export function createBuildLogGroup(scope: Construct, id: string, retention: log
     }));
   }
   return new logs.LogGroup(scope, id, {
-    retention: retention ?? DEFAULT_LOG_RETENTION,
+    retention,
     encryptionKey,
     removalPolicy: RemovalPolicy.RETAIN,
   });
@@ -159,8 +156,9 @@ export function acknowledgeNagFindings(project: codebuild.Project, loginPolicy: 
     resourceName: `/aws/codebuild/${project.projectName}`,
   });
   const defaultPolicy = project.role!.node.findChild('DefaultPolicy').node.defaultChild as iam.CfnPolicy;
+  const defaultLogGroupFinding = `Resource::${nagFlatten(stack.resolve(`${defaultLogGroupArn}:*`))}`;
   acknowledgeNagRules(defaultPolicy, [
-    { id: 'AwsSolutions-IAM5', reason: NAG_REASONS.defaultLogGroup, findings: [`Resource::${nagFlatten(stack.resolve(`${defaultLogGroupArn}:*`))}`] },
+    { id: 'AwsSolutions-IAM5', reason: NAG_REASONS.defaultLogGroup, findings: [defaultLogGroupFinding] },
   ]);
 
   if (keyPolicy) {
@@ -169,7 +167,10 @@ export function acknowledgeNagFindings(project: codebuild.Project, loginPolicy: 
     ]);
   } else {
     acknowledgeNagRules(project.node.defaultChild as codebuild.CfnProject, [
-      { id: 'AwsSolutions-CB4', reason: project instanceof codebuild.PipelineProject ? NAG_REASONS.pipelineProjectKey : NAG_REASONS.noProjectKey },
+      {
+        id: 'AwsSolutions-CB4',
+        reason: project instanceof codebuild.PipelineProject ? NAG_REASONS.pipelineProjectKey : NAG_REASONS.noProjectKey,
+      },
     ]);
   }
 }

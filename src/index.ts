@@ -1,4 +1,5 @@
 export * from './cached-image-build';
+export * from './cached-image-build-props';
 export * from './strategies/cache-strategy';
 export * from './metrics/metrics-props';
 export * from './strategies/buildx-builder';

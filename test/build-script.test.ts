@@ -1,6 +1,7 @@
 import { spawnSync } from 'child_process';
 import { BuildxBuilder, CacheStrategy, ImageTag } from '../src';
-import { BuildScriptOptions, renderBuildScript, toBuildSpecObject, BuildScript } from '../src/script/build-script';
+import { BuildScriptOptions, renderBuildScript, BuildScript } from '../src/script/build-script';
+import { toBuildSpecObject } from '../src/script/buildspec';
 
 /** Options with a value for everything, each user value carrying a distinctive marker. */
 function markedOptions(overrides: Partial<BuildScriptOptions> = {}): BuildScriptOptions {

@@ -1,7 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as fc from 'fast-check';
-import { shellBranchToTag } from '../src/script/build-script';
 import { BRANCH_TAG_MAX_LENGTH, ECR_TAG_PATTERN, branchToTag, isValidTag } from '../src/ecr-naming';
+import { shellBranchToTag } from '../src/script/branch';
 
 describe('branchToTag', () => {
   test.each([

@@ -1,33 +1,12 @@
-import { Duration, Token, aws_cloudwatch as cloudwatch, aws_codebuild as codebuild, aws_iam as iam } from 'aws-cdk-lib';
+import { Duration, aws_cloudwatch as cloudwatch, aws_codebuild as codebuild, aws_iam as iam } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { CacheMetricsProps, CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './metrics-props';
+import { CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './metrics-props';
 import { METRIC_DIMENSION } from '../script/cache-report';
 
 /**
  * The cache metrics of a build's project, its alarm and dashboard widget. Internal: the
  * construct's `metric*()`, `addCacheMissAlarm()` and `metricsWidget()` methods expose them.
  */
-
-/** Default CloudWatch namespace of the cache metrics. */
-export const DEFAULT_METRICS_NAMESPACE = 'CachedImageBuild';
-
-/** CloudWatch's namespace rule (and `AWS/` is reserved). */
-const NAMESPACE_PATTERN = /^[0-9A-Za-z.\-_/#:]{1,255}$/;
-
-/** Validates `metricsNamespace`; returns the namespace in use, or undefined when metrics are off. */
-export function metricsNamespaceOf(props: CacheMetricsProps): string | undefined {
-  if (props.metrics === false) {
-    if (props.metricsNamespace !== undefined) {
-      throw new Error('metricsNamespace has no effect with metrics: false; remove one of them');
-    }
-    return undefined;
-  }
-  const namespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
-  if (!Token.isUnresolved(namespace) && (!NAMESPACE_PATTERN.test(namespace) || namespace.startsWith('AWS/'))) {
-    throw new Error(`metricsNamespace must be 1 to 255 characters from [0-9A-Za-z.-_/#:] and not start with AWS/; got '${namespace}'`);
-  }
-  return namespace;
-}
 
 /**
  * Lets the project put metric data in the namespace, and nowhere else. In a policy of its own
@@ -67,7 +46,8 @@ export class CacheMetrics {
     const period = options.period ?? Duration.hours(1);
     return new cloudwatch.Alarm(scope, id, {
       alarmName: options.alarmName,
-      alarmDescription: `Every build of ${this.project.projectName} missed the Docker layer cache in ${periods} consecutive periods of ${period.toHumanString()} (cdk-cached-image-build)`,
+      alarmDescription: `Every build of ${this.project.projectName} missed the Docker layer cache in ${periods} consecutive periods ` +
+        `of ${period.toHumanString()} (cdk-cached-image-build)`,
       metric: this.metric('CacheHitRatio', 'Maximum', { period }),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,

@@ -1,9 +1,13 @@
 import * as path from 'path';
-import { Token } from 'aws-cdk-lib';
+import { Duration, Token, aws_codebuild as codebuild, aws_ecr as ecr } from 'aws-cdk-lib';
 import { ECR_REPOSITORY_NAME_PATTERN, isValidTag } from '../ecr-naming';
+import { ImageTag } from '../image-tag';
+import { ENV_PREFIX } from '../script/build-script';
+import { CacheStrategy } from '../strategies/cache-strategy';
 
 /**
- * Synth-time validation. Every error names the prop and the rule it broke.
+ * Synth-time validation: the rule library that `resolveOptions()` calls, one function a rule.
+ * Every error names the prop and the rule it broke.
  * Values that are unresolved tokens are not validated (they are only known at deploy time).
  */
 
@@ -100,5 +104,134 @@ const SECRET_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 export function validateSecretId(id: string): void {
   if (Token.isUnresolved(id) || !SECRET_ID_PATTERN.test(id) || id === '.' || id === '..') {
     throw new Error(`buildSecrets: secret id '${id}' must be 1 to 64 characters from [A-Za-z0-9_.-] (not '.' or '..'), and not a token`);
+  }
+}
+
+export function validateRepositoryChoice(repository: ecr.IRepository | undefined, repositoryName: string | undefined): void {
+  if (repository && repositoryName !== undefined) {
+    throw new Error('Give either repository or repositoryName, not both');
+  }
+}
+
+export function validateCacheRetention(cacheRetention: Duration): void {
+  if (cacheRetention.isUnresolved()) {
+    throw new Error('cacheRetention must be a literal duration, not a token (it is written into the lifecycle policy text at synth time)');
+  }
+  const retentionMinutes = cacheRetention.toMinutes({ integral: false });
+  if (retentionMinutes % (24 * 60) !== 0 || retentionMinutes < 24 * 60) {
+    throw new Error(`cacheRetention must be a whole number of days, at least 1; got ${cacheRetention.toHumanString()}`);
+  }
+}
+
+export function validateCacheRepositoryUse(strategy: CacheStrategy, cacheRepository: ecr.IRepository | undefined): void {
+  if (!strategy.usesCacheRepository && cacheRepository) {
+    throw new Error(`cacheRepository is not used by cache strategy '${strategy.name}'; remove it`);
+  }
+}
+
+const STAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export function validateTarget(target: string | undefined): void {
+  if (target !== undefined && !Token.isUnresolved(target) && !STAGE_NAME_PATTERN.test(target)) {
+    throw new Error(`target must be a Dockerfile stage name ([A-Za-z0-9][A-Za-z0-9._-]*); got '${target}'`);
+  }
+}
+
+export function validateBuildArgs(buildArgs: Record<string, string>): void {
+  for (const [name, value] of Object.entries(buildArgs)) {
+    validateBuildArgName('buildArgs', name);
+    validateBuildArgValue('buildArgs', name, value);
+  }
+}
+
+/** The platforms the construct has a CodeBuild image and compute for. */
+export const SUPPORTED_PLATFORMS = ['linux/amd64', 'linux/arm64'];
+
+export function validatePlatform(platform: string): void {
+  if (!Token.isUnresolved(platform) && !SUPPORTED_PLATFORMS.includes(platform)) {
+    throw new Error(`platform must be one of ${SUPPORTED_PLATFORMS.join(', ')}; got '${platform}'`);
+  }
+}
+
+/** A build image given by the user must be a Linux container image of the platform's architecture. */
+export function validateBuildImage(buildImage: codebuild.IBuildImage, platform: string): void {
+  if (Token.isUnresolved(buildImage.type)) return;
+  const arm = platform === 'linux/arm64';
+  const armImage = buildImage.type.startsWith('ARM');
+  if (armImage !== arm || buildImage.type.includes('WINDOWS') || buildImage.type.includes('LAMBDA')) {
+    const architecture = arm ? 'ARM' : 'x86_64';
+    throw new Error(`buildImage must be a Linux ${architecture} container image for platform ${platform}; got type ${buildImage.type}`);
+  }
+}
+
+export function validateTimeout(timeout: Duration | undefined): void {
+  if (timeout && !Token.isUnresolved(timeout.toMinutes({ integral: false })) &&
+    (timeout.toMinutes({ integral: false }) < 5 || timeout.toMinutes({ integral: false }) > 2160)) {
+    throw new Error(`timeout must be between 5 minutes and 36 hours; got ${timeout.toHumanString()}`);
+  }
+}
+
+export function validateEnvironmentVariableNames(names: string[]): void {
+  for (const name of names) {
+    if (name.startsWith('CODEBUILD_')) {
+      throw new Error(`environmentVariables: '${name}' is reserved (CodeBuild rejects names starting with CODEBUILD_)`);
+    }
+    if (name.startsWith(ENV_PREFIX)) {
+      throw new Error(`environmentVariables: '${name}' is reserved (names starting with ${ENV_PREFIX} belong to the build script)`);
+    }
+  }
+}
+
+/** ECR allows at most 5 tag mutability exclusion filters. */
+const MAX_MUTABILITY_EXCLUSIONS = 5;
+
+/**
+ * At least one tag, none twice; the fixed tags of a repository the construct creates become its
+ * tag mutability exclusions, so they must be literal and at most ECR's limit. Returns the fixed tags.
+ */
+export function validateImageTags(imageTags: ImageTag[], createsRepository: boolean): string[] {
+  if (imageTags.length === 0) {
+    throw new Error('imageTags must name at least one tag');
+  }
+  const movingTags = imageTags.filter((t) => t.moving).map((t) => t.value!);
+  if (new Set(movingTags).size !== movingTags.length || imageTags.filter((t) => !t.moving).length > 1) {
+    throw new Error('imageTags must not name the same tag twice');
+  }
+  if (createsRepository && movingTags.some((t) => Token.isUnresolved(t))) {
+    throw new Error([
+      'imageTags: a fixed tag given as a token needs an imported repository',
+      '(the tag mutability exclusions of a repository this construct creates must be literal tags)',
+    ].join(' '));
+  }
+  if (createsRepository && movingTags.length > MAX_MUTABILITY_EXCLUSIONS) {
+    throw new Error(
+      `imageTags may hold at most ${MAX_MUTABILITY_EXCLUSIONS} fixed tags for a repository this construct creates ` +
+        `(ECR's limit of tag mutability exclusions); got ${movingTags.length}`,
+    );
+  }
+  return movingTags;
+}
+
+const CONTAINER_NAME_PATTERN = /^[a-zA-Z0-9_-]{1,255}$/;
+
+export function validateContainerName(containerName: string): void {
+  if (!Token.isUnresolved(containerName) && !CONTAINER_NAME_PATTERN.test(containerName)) {
+    throw new Error(`containerName must match [a-zA-Z0-9_-]{1,255}; got '${containerName}'`);
+  }
+}
+
+/** CloudWatch's namespace rule (and `AWS/` is reserved). */
+const METRICS_NAMESPACE_PATTERN = /^[0-9A-Za-z.\-_/#:]{1,255}$/;
+
+/** With `metrics: false`, a `metricsNamespace` would be silently ignored. */
+export function validateMetricsOff(metricsNamespace: string | undefined): void {
+  if (metricsNamespace !== undefined) {
+    throw new Error('metricsNamespace has no effect with metrics: false; remove one of them');
+  }
+}
+
+export function validateMetricsNamespace(namespace: string): void {
+  if (!Token.isUnresolved(namespace) && (!METRICS_NAMESPACE_PATTERN.test(namespace) || namespace.startsWith('AWS/'))) {
+    throw new Error(`metricsNamespace must be 1 to 255 characters from [0-9A-Za-z.-_/#:] and not start with AWS/; got '${namespace}'`);
   }
 }

@@ -1,0 +1,198 @@
+import { Duration, Token, aws_codebuild as codebuild, aws_ecr as ecr, aws_kms as kms, aws_logs as logs } from 'aws-cdk-lib';
+import {
+  validateBranchName,
+  validateBuildArgs,
+  validateBuildImage,
+  validateCacheRepositoryUse,
+  validateCacheRetention,
+  validateContainerName,
+  validateEnvironmentVariableNames,
+  validateImageTags,
+  validateMetricsNamespace,
+  validateMetricsOff,
+  validatePlatform,
+  validateRelativePath,
+  validateRepositoryChoice,
+  validateRepositoryName,
+  validateSecretId,
+  validateTarget,
+  validateTimeout,
+} from './validation';
+import { BuildSecret } from '../build-secret';
+import { CachedImageBuildProps } from '../cached-image-build-props';
+import { branchToTag } from '../ecr-naming';
+import { ImageTag } from '../image-tag';
+import { CacheStrategy } from '../strategies/cache-strategy';
+
+/** Default CloudWatch namespace of the cache metrics. */
+export const DEFAULT_METRICS_NAMESPACE = 'CachedImageBuild';
+
+/** How long the build logs are kept unless `logRetention` says otherwise. */
+export const DEFAULT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+
+/**
+ * The props of a CachedImageBuild, validated and with every default applied: what the build
+ * script, the resources and the grants are made from. Internal (not part of the jsii API).
+ */
+export interface ResolvedOptions {
+  /** CloudWatch namespace of the cache metrics; undefined when `metrics: false`. */
+  readonly metricsNamespace?: string;
+  /** The imported application repository, or undefined to create one. */
+  readonly repository?: ecr.IRepository;
+  /** Name of the application repository to create. */
+  readonly repositoryName?: string;
+  /** The imported cache repository, or undefined to create one (when the strategy uses one). */
+  readonly cacheRepository?: ecr.IRepository;
+  /** Name of the cache repository to create: `<application repository name>-cache` when that name is known. */
+  readonly cacheRepositoryName?: string;
+  /** Whole days, literal. */
+  readonly cacheRetention: Duration;
+  readonly strategy: CacheStrategy;
+  readonly source?: codebuild.ISource;
+  /** Normalized, relative to the build context. */
+  readonly dockerfile: string;
+  /** Normalized, relative to the source root, and never starting with '-' (it is the builder's positional argument). */
+  readonly buildContext: string;
+  readonly target?: string;
+  readonly buildArgs: Record<string, string>;
+  /** Ids of the build secrets, in the order their variables are numbered. */
+  readonly secretIds: string[];
+  /** The build secrets, in the order of `secretIds`. */
+  readonly secrets: BuildSecret[];
+  /** Network mode of `RUN` steps (`--network`). */
+  readonly networkMode?: string;
+  /** `linux/amd64` or `linux/arm64` (or a token). */
+  readonly platform: string;
+  readonly buildImage: codebuild.IBuildImage;
+  readonly computeType: codebuild.ComputeType;
+  readonly timeout: Duration;
+  /** The user's project environment variables (none reserved). */
+  readonly environmentVariables: { [name: string]: codebuild.BuildEnvironmentVariable };
+  readonly defaultBranch: string;
+  /** The default branch's cache tag (`branchToTag(defaultBranch)`). */
+  readonly defaultCacheTag: string;
+  readonly imageTags: ImageTag[];
+  /** The fixed (moving) tags of `imageTags`, in order. */
+  readonly fixedTags: string[];
+  readonly provenance: boolean;
+  readonly containerName: string;
+  readonly projectName?: string;
+  readonly encryptionKey?: kms.IKey;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/**
+ * Validates the props and applies the defaults, in the order of the props' documentation (the
+ * metrics props of `CacheMetricsProps` first); a rule that needs another prop's resolved value
+ * comes with the later prop. Pure: no construct is created, so nothing is half-built on an error.
+ */
+export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
+  const metricsNamespace = resolveMetricsNamespace(props);
+
+  validateRepositoryChoice(props.repository, props.repositoryName);
+  validateRepositoryName('repositoryName', props.repositoryName);
+
+  const cacheRetention = props.cacheRetention ?? Duration.days(14);
+  validateCacheRetention(cacheRetention);
+
+  const strategy = props.cache ?? CacheStrategy.registry();
+  validateCacheRepositoryUse(strategy, props.cacheRepository);
+  const cacheRepositoryName = resolveCacheRepositoryName(props, strategy);
+
+  // The Dockerfile's rule names the build context, so the context is resolved first.
+  const buildContext = validateRelativePath('buildContext', props.buildContext ?? '.', 'the source root');
+  const dockerfile = validateRelativePath('dockerfile', props.dockerfile ?? 'Dockerfile', `the build context ('${buildContext}')`);
+
+  validateTarget(props.target);
+  const buildArgs = props.buildArgs ?? {};
+  validateBuildArgs(buildArgs);
+  const secretIds = Object.keys(props.buildSecrets ?? {});
+  secretIds.forEach(validateSecretId);
+
+  const platform = props.platform?.platform ?? 'linux/amd64';
+  validatePlatform(platform);
+  const buildImage = props.buildImage ?? defaultBuildImage(platform);
+  if (props.buildImage) {
+    validateBuildImage(props.buildImage, platform);
+  }
+
+  validateTimeout(props.timeout);
+  validateEnvironmentVariableNames(Object.keys(props.environmentVariables ?? {}));
+
+  const defaultBranch = props.defaultBranch ?? 'main';
+  const defaultCacheTag = Token.isUnresolved(defaultBranch) ? '' : branchToTag(defaultBranch);
+  validateBranchName('defaultBranch', defaultBranch, defaultCacheTag);
+
+  const imageTags = props.imageTags ?? [ImageTag.commit(), ImageTag.of('latest')];
+  const fixedTags = validateImageTags(imageTags, !props.repository);
+
+  const containerName = props.containerName ?? 'app';
+  validateContainerName(containerName);
+
+  return {
+    metricsNamespace,
+    repository: props.repository,
+    repositoryName: props.repositoryName,
+    cacheRepository: props.cacheRepository,
+    cacheRepositoryName,
+    cacheRetention,
+    strategy,
+    source: props.source,
+    dockerfile,
+    // The context is the builder's one positional argument: one starting with '-' would be read
+    // as an option (and '-' alone as "read the context from stdin"), so keep it a path.
+    buildContext: buildContext.startsWith('-') ? `./${buildContext}` : buildContext,
+    target: props.target,
+    buildArgs,
+    secretIds,
+    secrets: secretIds.map((id) => props.buildSecrets![id]),
+    networkMode: props.networkMode?.mode,
+    platform,
+    buildImage,
+    computeType: props.computeType ?? codebuild.ComputeType.SMALL,
+    timeout: props.timeout ?? Duration.hours(1),
+    environmentVariables: { ...props.environmentVariables },
+    defaultBranch,
+    defaultCacheTag,
+    imageTags,
+    fixedTags,
+    provenance: props.provenance ?? false,
+    containerName,
+    projectName: props.projectName,
+    encryptionKey: props.encryptionKey,
+    logRetention: props.logRetention ?? DEFAULT_LOG_RETENTION,
+  };
+}
+
+/** The metrics namespace in use, or undefined when metrics are off. */
+function resolveMetricsNamespace(props: CachedImageBuildProps): string | undefined {
+  if (props.metrics === false) {
+    validateMetricsOff(props.metricsNamespace);
+    return undefined;
+  }
+  const namespace = props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE;
+  validateMetricsNamespace(namespace);
+  return namespace;
+}
+
+/**
+ * `<application repository name>-cache`, when that name is known at synth time (given, or the
+ * literal name of an imported repository); checked when the construct creates the cache repository.
+ */
+function resolveCacheRepositoryName(props: CachedImageBuildProps, strategy: CacheStrategy): string | undefined {
+  const importedName = props.repository && !Token.isUnresolved(props.repository.repositoryName)
+    ? props.repository.repositoryName : undefined;
+  const appName = props.repositoryName ?? importedName;
+  const cacheName = appName !== undefined && !Token.isUnresolved(appName) ? `${appName}-cache` : undefined;
+  if (strategy.usesCacheRepository && cacheName !== undefined && !props.cacheRepository) {
+    validateRepositoryName('repositoryName (with -cache appended for the cache repository)', cacheName);
+  }
+  return cacheName;
+}
+
+/** An x86_64 CodeBuild image for linux/amd64, a Graviton one for linux/arm64. */
+function defaultBuildImage(platform: string): codebuild.IBuildImage {
+  return platform === 'linux/arm64'
+    ? codebuild.LinuxArmBuildImage.AMAZON_LINUX_2_STANDARD_3_0
+    : codebuild.LinuxBuildImage.STANDARD_7_0;
+}

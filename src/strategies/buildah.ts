@@ -1,0 +1,81 @@
+import { Duration, aws_ecr as ecr } from 'aws-cdk-lib';
+import { CacheStrategy } from './cache-strategy';
+import { expireUntaggedAndAged } from './lifecycle-rules';
+import { StrategyContext, StrategyScript } from './strategy-script';
+import { REQUIRE_DIGEST, command, teeBuildLog } from '../script/fragments';
+
+/** Installs Buildah with the package manager at hand, unless it is there already. */
+const INSTALL_BUILDAH = command(
+  'if command -v buildah >/dev/null 2>&1; then echo "buildah is installed";',
+  'elif command -v apt-get >/dev/null 2>&1; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q buildah;',
+  'elif command -v dnf >/dev/null 2>&1; then dnf install -y -q buildah;',
+  'elif command -v yum >/dev/null 2>&1; then yum install -y -q buildah;',
+  'else echo "error: buildah is missing and there is no apt-get, dnf or yum to install it" >&2; false; fi',
+);
+
+/** One `"<registry>":{"auth":"<base64 of AWS:token>"}` entry of an auth file, from the token in `t`. */
+function authEntry(registryVariable: string): string {
+  return `\\"$${registryVariable}\\":{\\"auth\\":\\"$(printf 'AWS:%s' "$t" | base64 -w0)\\"}`;
+}
+
+/** Gets an ECR token for the region in `regionVariable` into `t`, and fails when it is empty. */
+function ecrToken(regionVariable: string): string {
+  return `t="$(aws ecr get-login-password --region "$${regionVariable}")" && [ -n "$t" ]`;
+}
+
+/**
+ * Writes what `buildah login` stores, directly: no registry ping, the token never on a command line.
+ * `&&` chains, not `set -e`: set -e is ignored inside a command that is itself part of a `||` list.
+ * The cache registry's entry is optional: without it the build only goes without its cache.
+ */
+const WRITE_AUTH_FILE = command(
+  `( set -o pipefail; ${ecrToken('CIB_IMAGE_REGION')} &&`,
+  `entries="${authEntry('CIB_IMAGE_REGISTRY')}" &&`,
+  `if [ "$CIB_CACHE_REGISTRY" != "$CIB_IMAGE_REGISTRY" ]; then { ${ecrToken('CIB_CACHE_REGION')} &&`,
+  `entries="$entries,${authEntry('CIB_CACHE_REGISTRY')}"; }`,
+  '|| echo "warning: no ECR token for the cache registry $CIB_CACHE_REGISTRY; the build goes on without its cache" >&2; fi &&',
+  'printf \'{"auths":{%s}}\\n\' "$entries" > "$REGISTRY_AUTH_FILE" )',
+);
+
+const CACHE_FROM = '--cache-from "$CIB_CACHE_REPOSITORY_URI"';
+
+/** Buildah with `--layers`: one cache tag per step in the cache repository, named by the step's content hash. */
+export class BuildahCache extends CacheStrategy {
+  public readonly name = 'buildah';
+  public readonly usesCacheRepository = true;
+
+  constructor(private readonly install: boolean) {
+    super();
+  }
+
+  public _render(context: StrategyContext): StrategyScript {
+    const [first, ...rest] = context.imageRefs;
+    return {
+      install: this.install ? [INSTALL_BUILDAH, 'buildah --version'] : [],
+      preBuild: ['export REGISTRY_AUTH_FILE="$(mktemp)"', WRITE_AUTH_FILE, 'CIB_DIGEST_FILE="$(mktemp)"'],
+      buildCommands: [teeBuildLog(buildWithFallback(context.commonArgs))],
+      pushCommands: [
+        `buildah push --digestfile "$CIB_DIGEST_FILE" ${first}`,
+        ...rest.map((ref) => `buildah push ${ref}`),
+        'export IMAGE_DIGEST="$(cat "$CIB_DIGEST_FILE")"',
+        REQUIRE_DIGEST,
+      ],
+      logFormat: 'buildah',
+      environment: {},
+    };
+  }
+
+  /** Cache tags are step hashes shared by all branches: expire them all by age. */
+  public _cacheLifecycleRules(_defaultCacheTag: string, retention: Duration): ecr.LifecycleRule[] {
+    return expireUntaggedAndAged(retention, 'cache tags');
+  }
+}
+
+/** The build with cache export; a refused export fails `buildah build`, so build again without it (local layers make it quick). */
+function buildWithFallback(commonArgs: string): string {
+  return command(
+    `{ buildah build --layers ${CACHE_FROM} --cache-to "$CIB_CACHE_REPOSITORY_URI" ${commonArgs} "$CIB_BUILD_CONTEXT"`,
+    '|| { echo "warning: the build with cache export failed; building again without exporting the cache" >&2;',
+    `buildah build --layers ${CACHE_FROM} ${commonArgs} "$CIB_BUILD_CONTEXT"; }; }`,
+  );
+}
