@@ -48,7 +48,8 @@ export class BuildxBuilder {
     // or a quote would add options of its own. No image reference has either.
     if (!Token.isUnresolved(image) && !IMAGE_REFERENCE_CHARACTERS.test(image)) {
       throw new Error(
-        `BuildxBuilder.dockerContainer(): image must be a non-empty image reference made of [A-Za-z0-9._/:@+-] and the brackets of an IPv6 host; got '${image}'`,
+        'BuildxBuilder.dockerContainer(): image must be a non-empty image reference made of [A-Za-z0-9._/:@+-] ' +
+          `and the brackets of an IPv6 host; got '${image}'`,
       );
     }
     return new BuildxBuilder('docker-container', image, options.fallbackToEngineBuilder ?? false);
