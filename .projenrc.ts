@@ -89,7 +89,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   gitignore: ['/cdk.out/', '/examples/cdk.out/', '.jsii.tabl.json', '/rosetta/*.tabl.json'],
 });
 
-for (const pattern of ['/examples/', '/.ci/', '/cdk.out/', '/rosetta/', '/docs/', '/packages/']) {
+for (const pattern of ['/examples/', '/.ci/', '/cdk.out/', '/rosetta/', '/docs/', '/packages/', '/build-tools/', '/CONTRIBUTING.md', '/SECURITY.md']) {
   project.addPackageIgnore(pattern);
 }
 
@@ -106,6 +106,8 @@ testTask.spawn(project.tasks.tryFind('eslint')!);
 // The one task that rewrites sources: eslint with --fix, run on purpose, never by `npm test`.
 project.addTask('eslint:fix', { description: 'Fix what eslint can fix in the sources (npm test only reports)' })
   .spawn(project.eslint!.eslintTask, { args: ['--fix'], receiveArgs: true });
+// build-tools/ has no tsconfig of its own.
+project.eslint!.allowDefaultProjectFiles('build-tools/*.ts');
 
 project.addTask('example', {
   description: 'Synthesize the example app (no AWS credentials needed) and print where the templates are',
@@ -118,8 +120,10 @@ project.addTask('e2e', {
   receiveArgs: true,
 });
 
-// README code snippets must compile in every jsii language.
+// README code snippets must compile in every jsii language; so must those of docs/*.md, which jsii does not
+// put in the assembly (build-tools/doc-snippets.ts hands them to rosetta the same way).
 project.postCompileTask.exec('jsii-rosetta extract --strict --fail');
+project.postCompileTask.exec('ts-node --project test/tsconfig.json build-tools/doc-snippets.ts docs/*.md');
 
 // Added last: projen drops ignore patterns under a directory that is re-included earlier (`!/test/`).
 project.gitignore.exclude('/test/e2e/out/');
