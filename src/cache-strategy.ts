@@ -175,7 +175,18 @@ class RegistryCache extends CacheStrategy {
     let builderArg = '';
     if (this.builder.driver === 'docker-container') {
       environment.CIB_BUILDER_IMAGE = this.builder.image!;
-      const create = `docker buildx create --name ${BUILDER_NAME} --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE" --bootstrap`;
+      let options = '';
+      if (this.builder.network !== undefined) {
+        environment.CIB_BUILDER_NETWORK = this.builder.network;
+        options += ' --driver-opt "network=$CIB_BUILDER_NETWORK"';
+      }
+      if (this.builder.buildkitdConfig !== undefined) {
+        // `--config`, not its newer name `--buildkitd-config`: older buildx releases know only this one.
+        environment.CIB_BUILDKITD_CONFIG = this.builder.buildkitdConfig;
+        preBuild.push('CIB_BUILDKITD_CONFIG_FILE="$(mktemp)" && printf \'%s\\n\' "$CIB_BUILDKITD_CONFIG" > "$CIB_BUILDKITD_CONFIG_FILE"');
+        options += ' --config "$CIB_BUILDKITD_CONFIG_FILE"';
+      }
+      const create = `docker buildx create --name ${BUILDER_NAME} --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE"${options} --bootstrap`;
       const otherwise = this.builder.fallbackToEngineBuilder
         // The engine's builder (classic image store) cannot export a registry cache (an inline one it can).
         ? 'echo "warning: could not start a BuildKit builder from the image $CIB_BUILDER_IMAGE; building with the engine\'s builder, ' +
