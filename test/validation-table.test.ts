@@ -129,6 +129,14 @@ const CASES: Record<string, Array<() => unknown>> = {
     () => BuildxBuilder.dockerContainer({ image: '' }),
     () => BuildxBuilder.dockerContainer({ image: 'moby/buildkit,network=host' }),
   ],
+  'builder network': [
+    () => BuildxBuilder.dockerContainer({ network: 'host,image=evil/buildkit' }),
+    () => BuildxBuilder.dockerContainer({ network: '' }),
+  ],
+  'buildkitd configuration': [
+    () => BuildxBuilder.dockerContainer({ buildkitdConfig: ' \n' }),
+    () => BuildxBuilder.dockerContainer({ buildkitdConfig: 'debug = true\0' }),
+  ],
   'pipeline actions need a pipeline project': [
     () => build(() => ({ source: codebuild.Source.gitHub({ owner: 'o', repo: 'r' }) }))()
       .toCodeBuildAction({ input: new codepipeline.Artifact() }),

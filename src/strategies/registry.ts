@@ -26,11 +26,22 @@ const CACHE_ARGS = command(
   '--cache-to "$CIB_CACHE_TO"',
 );
 
-/** Starts a docker-container builder from $CIB_BUILDER_IMAGE. */
-const CREATE_BUILDER = command(
-  `docker buildx create --name ${BUILDER_NAME} --driver docker-container`,
-  '--driver-opt "image=$CIB_BUILDER_IMAGE" --bootstrap',
-);
+/**
+ * Starts a docker-container builder from $CIB_BUILDER_IMAGE, in the network $CIB_BUILDER_NETWORK and
+ * with the buildkitd configuration file $CIB_BUILDKITD_CONFIG_FILE when the builder has them.
+ */
+function createBuilder(builder: BuildxBuilder): string {
+  return command(
+    `docker buildx create --name ${BUILDER_NAME} --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE"`,
+    ...(builder.network !== undefined ? ['--driver-opt "network=$CIB_BUILDER_NETWORK"'] : []),
+    // `--config`, not its newer name `--buildkitd-config`: older buildx releases know only this one.
+    ...(builder.buildkitdConfig !== undefined ? ['--config "$CIB_BUILDKITD_CONFIG_FILE"'] : []),
+    '--bootstrap',
+  );
+}
+
+/** Writes the buildkitd configuration (from the project variable) to a private file. */
+const WRITE_BUILDKITD_CONFIG = 'CIB_BUILDKITD_CONFIG_FILE="$(mktemp)" && printf \'%s\\n\' "$CIB_BUILDKITD_CONFIG" > "$CIB_BUILDKITD_CONFIG_FILE"';
 
 /**
  * When the builder cannot start, with the fallback: the engine's builder (classic image store)
@@ -48,12 +59,22 @@ const FAIL_WITHOUT_BUILDER = command(
 );
 
 /** The commands that start a docker-container builder and set CIB_BUILDER. */
-function startBuilder(fallbackToEngineBuilder: boolean): string[] {
-  const otherwise = fallbackToEngineBuilder ? FALL_BACK_TO_ENGINE_BUILDER : FAIL_WITHOUT_BUILDER;
+function startBuilder(builder: BuildxBuilder): string[] {
+  const otherwise = builder.fallbackToEngineBuilder ? FALL_BACK_TO_ENGINE_BUILDER : FAIL_WITHOUT_BUILDER;
   return [
+    ...(builder.buildkitdConfig !== undefined ? [WRITE_BUILDKITD_CONFIG] : []),
     `CIB_BUILDER=${BUILDER_NAME}`,
-    `if ${CREATE_BUILDER}; then echo "BuildKit builder ${BUILDER_NAME} started"; else ${otherwise}; fi`,
+    `if ${createBuilder(builder)}; then echo "BuildKit builder ${BUILDER_NAME} started"; else ${otherwise}; fi`,
   ];
+}
+
+/** The project variables of a docker-container builder. */
+function builderEnvironment(builder: BuildxBuilder): Record<string, string> {
+  return {
+    CIB_BUILDER_IMAGE: builder.image!,
+    ...(builder.network !== undefined ? { CIB_BUILDER_NETWORK: builder.network } : {}),
+    ...(builder.buildkitdConfig !== undefined ? { CIB_BUILDKITD_CONFIG: builder.buildkitdConfig } : {}),
+  };
 }
 
 /** BuildKit's registry cache in the cache repository, built with `docker buildx build --push`. */
@@ -80,12 +101,12 @@ export class RegistryCache extends CacheStrategy {
         ...DOCKER_LOGIN,
         ...BUILDX_COMMON,
         CACHE_TO,
-        ...(containerBuilder ? startBuilder(this.builder.fallbackToEngineBuilder) : []),
+        ...(containerBuilder ? startBuilder(this.builder) : []),
       ],
       buildCommands: [teeBuildLog(build)],
       pushCommands: DIGEST_FROM_METADATA,
       logFormat: 'buildkit',
-      environment: containerBuilder ? { CIB_BUILDER_IMAGE: this.builder.image! } : {},
+      environment: containerBuilder ? builderEnvironment(this.builder) : {},
     };
   }
 }

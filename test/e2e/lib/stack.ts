@@ -22,11 +22,15 @@ export interface BuildDefinition {
   /** Pass the build secret `api_token` (from Secrets Manager). */
   readonly secret?: boolean;
   /**
-   * Registry strategy with a `docker-container` builder from this image instead of the engine's
-   * builder (used to show what happens when the BuildKit image cannot be pulled).
+   * Registry strategy: a `docker-container` builder from this image (the default builder; an
+   * image that cannot be pulled shows what happens then). Without it: the engine's own builder.
    */
   readonly builderImage?: string;
   readonly fallbackToEngineBuilder?: boolean;
+  /** `BuildxBuilder.dockerContainer({ network })`. */
+  readonly builderNetwork?: string;
+  /** `BuildxBuilder.dockerContainer({ buildkitdConfig })`. */
+  readonly buildkitdConfig?: string;
 }
 
 /**
@@ -34,8 +38,9 @@ export interface BuildDefinition {
  * CodeBuild project as CodeBuild would see it.
  *
  * What the harness must set differently from CodeBuild is set as construct options (see README):
- * - registry: the engine's own builder (containerd image store) instead of a docker-container
- *   builder, whose BuildKit image would come from Docker Hub;
+ * - registry, docker-container builder: the BuildKit image from the local registry (not Docker
+ *   Hub), the host's network and a buildkitd configuration for the plain-HTTP local registries;
+ * - registry, second configuration: the engine's own builder (containerd image store);
  * - RUN steps without network (`networkMode: NONE`): the local engines have no bridge network.
  */
 export function synthesize(outdir: string, baseImage: string, builds: Record<string, BuildDefinition>): Record<string, SynthesizedProject> {
@@ -43,7 +48,12 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
   const stack = new Stack(app, 'CachedImageBuildE2e', { env: { account: '123456789012', region: 'us-east-1' } });
   for (const [id, def] of Object.entries(builds)) {
     const builder = def.builderImage !== undefined
-      ? BuildxBuilder.dockerContainer({ image: def.builderImage, fallbackToEngineBuilder: def.fallbackToEngineBuilder })
+      ? BuildxBuilder.dockerContainer({
+        image: def.builderImage,
+        fallbackToEngineBuilder: def.fallbackToEngineBuilder,
+        network: def.builderNetwork,
+        buildkitdConfig: def.buildkitdConfig,
+      })
       : BuildxBuilder.currentDriver();
     const cache = {
       registry: () => CacheStrategy.registry({ builder }),
