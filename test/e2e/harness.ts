@@ -13,6 +13,9 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { StepRecord, countCached, markerContradictions, parseBuildKitLog, parseBuildahLog } from './lib/buildkit-log';
 import { BuildSpecPhases, runBuildSpec } from './lib/codebuild';
+import { ecrFidelityChecks } from './lib/ecr-checks';
+import { installAwsStandIn, startEcrProxyProcess } from './lib/ecr-env';
+import { EcrProxyConfig, RepositorySettings } from './lib/ecr-proxy';
 import { PushedImage, judgeExecution, logDisagreements, verdictMask } from './lib/execution';
 import { phaseTimes } from './lib/phases';
 import { Registry } from './lib/registry';
@@ -43,6 +46,8 @@ const READONLY_REGISTRY = `127.0.0.1:${Number(process.env.E2E_READONLY_REGISTRY_
 const UNREACHABLE_REGISTRY = `127.0.0.1:${Number(process.env.E2E_UNREACHABLE_REGISTRY_PORT ?? '5999')}`;
 /** Only the configurations whose name matches (for working on the harness; CI runs them all). */
 const ONLY = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY) : undefined;
+/** The ECR proxy (lib/ecr-proxy.ts) in front of REGISTRY: the construct's repositories are behind it. */
+const ECR = `127.0.0.1:${Number(process.env.E2E_ECR_PROXY_PORT ?? Number(REGISTRY.split(':')[1]) + 2)}`;
 
 // ------------------------------------------------------------------ checks
 const checks: { name: string; ok: boolean; detail: string }[] = [];
@@ -279,25 +284,26 @@ function projectEnvironment(project: SynthesizedProject, overrides: Record<strin
 }
 
 function writeStandIns(binDir: string): void {
-  fs.mkdirSync(binDir, { recursive: true });
-  // Stand-in for the AWS CLI, answering the calls the buildspecs make: `ecr get-login-password`
-  // (the local registry needs no password), `ecr list-images ... --query 'imageIds[].imageTag'
-  // --output text` (tab-separated tags, from the local registry) and `cloudwatch put-metric-data`
-  // (recorded). Every call is recorded, so the harness can check what the build asked for.
-  fs.writeFileSync(path.join(binDir, 'aws'), [
-    '#!/bin/bash',
-    'printf "%s\\n" "$*" >> "${E2E_AWS_CALLS:-/dev/null}"',
-    'if [ "$1" = ecr ] && [ "$2" = get-login-password ]; then echo e2e-stand-in-password; exit 0; fi',
-    'if [ "$1" = ecr ] && [ "$2" = list-images ]; then',
-    '  repo=""; prev=""; for a in "$@"; do [ "$prev" = --repository-name ] && repo=$a; prev=$a; done',
-    '  curl -sS "http://$E2E_REGISTRY/v2/$repo/tags/list" | jq -r \'(.tags // []) | join("\\t")\'; exit',
-    'fi',
-    'if [ "$1" = cloudwatch ] && [ "$2" = put-metric-data ]; then printf "%s\\n" "$*" >> "${E2E_METRICS:-/dev/null}"; exit 0; fi',
-    'echo "aws stand-in: unsupported command: $*" >&2; exit 2',
-    '',
-  ].join('\n'), { mode: 0o755 });
-  fs.writeFileSync(path.join(OUT, 'registries.conf'), [REGISTRY, READONLY_REGISTRY]
+  // `aws` answers the buildspec's ECR calls from the ECR proxy (lib/aws-stand-in.ts) and records
+  // every call, so the harness can check what the build asked for; CloudWatch metrics are recorded.
+  installAwsStandIn(binDir);
+  fs.writeFileSync(path.join(OUT, 'registries.conf'), [REGISTRY, READONLY_REGISTRY, ECR]
     .map((r) => `[[registry]]\nlocation = "${r}"\ninsecure = true\n`).join('\n'));
+}
+
+/** The construct's repositories as the template creates them (app: immutable but for its fixed tags; cache: mutable). */
+function ecrRepositories(projects: Record<string, SynthesizedProject>): EcrProxyConfig {
+  const repositories: Record<string, RepositorySettings> = {};
+  const add = (name: string, settings: RepositorySettings) => {
+    if (repositories[name] && JSON.stringify(repositories[name]) !== JSON.stringify(settings)) throw new Error(`repository ${name} is configured twice, differently`);
+    repositories[name] = settings;
+  };
+  for (const config of [...SINGLE_CONFIGS, ...MULTI_CONFIGS, ...SECRET_CONFIGS, ...BUILDER_CONFIGS]) {
+    const { image, cache } = projects[config.build].repositories;
+    add(config.repository, image);
+    if (cache) add(config.cacheRepository ?? `${config.repository}-cache`, cache);
+  }
+  return { registryId: '123456789012', repositories };
 }
 
 interface Source { deps: number; app: string }
@@ -328,6 +334,7 @@ function prepareRound(config: string, engine: Engine, round: number, branch: str
     E2E_AWS_CALLS: path.join(dir, 'aws-calls.txt'),
     E2E_METRICS: path.join(dir, 'metrics.txt'),
     E2E_REGISTRY: REGISTRY,
+    E2E_ECR_PROXY: ECR,
     CODEBUILD_BUILD_ID: `e2e-${slug}:${round}`,
     CODEBUILD_BUILD_NUMBER: String(round),
     CODEBUILD_RESOLVED_SOURCE_VERSION: commit,
@@ -420,7 +427,7 @@ function prepare(run: RoundRun): () => Promise<RoundResult> {
   const label = `${table}: ${config.name} r${round}${run.variant ? run.variant : ''}`;
   const engine = run.engine ?? config.engine;
   const r = prepareRound(`${table}-${config.name}${run.variant ?? ''}`, engine, round, scenario.branch, { deps: run.deps, app: run.app });
-  const overrides: Record<string, string> = { CIB_IMAGE_REPOSITORY_URI: `${REGISTRY}/${config.repository}` };
+  const overrides: Record<string, string> = { CIB_IMAGE_REPOSITORY_URI: `${ECR}/${config.repository}` };
   if (cacheRepository) {
     overrides.CIB_CACHE_REPOSITORY_URI = `${run.cacheHost}/${cacheRepository}`;
     if ('CIB_CACHE_REPOSITORY_NAME' in project.environment) overrides.CIB_CACHE_REPOSITORY_NAME = cacheRepository;
@@ -473,7 +480,7 @@ function prepare(run: RoundRun): () => Promise<RoundResult> {
     const disagreements = logDisagreements(execution);
     check(`${label}: the log's CACHED lines agree with what executed`, disagreements.length === 0, disagreements.join('; '));
     check(`${label}: exported IMAGE_URI/IMAGE_TAG/IMAGE_DIGEST`,
-      result.variables.IMAGE_TAG === r.commit && result.variables.IMAGE_URI === `${REGISTRY}/${config.repository}:${r.commit}` && /^sha256:[0-9a-f]{64}$/.test(digest),
+      result.variables.IMAGE_TAG === r.commit && result.variables.IMAGE_URI === `${ECR}/${config.repository}:${r.commit}` && /^sha256:[0-9a-f]{64}$/.test(digest),
       `${result.variables.IMAGE_URI} ${digest}`);
     const tagged = await registry.manifest(config.repository, r.commit);
     check(`${label}: registry holds the pushed digest under the commit tag`, tagged?.digest === digest, `${tagged?.digest}`);
@@ -482,13 +489,13 @@ function prepare(run: RoundRun): () => Promise<RoundResult> {
       check(`${label}: latest points at the pushed digest`, latest?.digest === digest, `${latest?.digest}`);
     }
     const runDaemon: Daemon = config.engine === 'buildah' ? 'cd' : config.engine;
-    const ran = runImage(runDaemon, `${REGISTRY}/${config.repository}@${digest}`, r.dockerConfig);
+    const ran = runImage(runDaemon, `${ECR}/${config.repository}@${digest}`, r.dockerConfig);
     const want = config.sample.output ? config.sample.output(run.app) : run.app;
     check(`${label}: the pushed image runs and prints ${config.sample.output ? 'the secret\'s length' : 'the new app file'}`, ran === want, JSON.stringify(ran));
     const defs = JSON.parse(fs.readFileSync(path.join(r.src, 'imagedefinitions.json'), 'utf8'));
     const detail = JSON.parse(fs.readFileSync(path.join(r.src, 'imageDetail.json'), 'utf8'));
     check(`${label}: imagedefinitions.json and imageDetail.json name the image`,
-      defs[0]?.name === 'app' && defs[0]?.imageUri === result.variables.IMAGE_URI && detail.ImageURI === `${REGISTRY}/${config.repository}@${digest}`);
+      defs[0]?.name === 'app' && defs[0]?.imageUri === result.variables.IMAGE_URI && detail.ImageURI === `${ECR}/${config.repository}@${digest}`);
     const calls = fs.existsSync(r.env.E2E_AWS_CALLS) ? fs.readFileSync(r.env.E2E_AWS_CALLS, 'utf8').trim().split('\n') : [];
     const ecrCalls = calls.filter((c) => c.startsWith('ecr '));
     check(`${label}: ECR calls name the repositories' region`, ecrCalls.length > 0 && ecrCalls.every((c) => c.includes('--region us-east-1')), ecrCalls.join(' | '));
@@ -560,7 +567,7 @@ async function runConfig(config: Config, project: SynthesizedProject, results: R
     // What a round must not change: the default branch's cache (registry, inline); with refused writes, all of it.
     const guardPrefix = scenario.readonlyCache ? '' : scenario.branch !== 'main' && config.strategy !== 'buildah' ? 'main' : undefined;
     const before = cacheRepository && guardPrefix !== undefined ? await cacheSnapshot(registry, cacheRepository, guardPrefix) : '';
-    const cacheHost = scenario.readonlyCache ? READONLY_REGISTRY : scenario.fault === 'unreachable-cache' ? UNREACHABLE_REGISTRY : REGISTRY;
+    const cacheHost = scenario.readonlyCache ? READONLY_REGISTRY : scenario.fault === 'unreachable-cache' ? UNREACHABLE_REGISTRY : ECR;
 
     if (scenario.fault === 'concurrent') {
       // Both builds are prepared first (fresh hosts), then run at the same time: on two engines (two
@@ -732,6 +739,8 @@ async function main(): Promise<number> {
   const unreachable = await fetch(`http://${UNREACHABLE_REGISTRY}/v2/`).then(() => 'answers', () => 'refused');
   if (!check(`nothing listens on ${UNREACHABLE_REGISTRY} (the unreachable cache registry; set E2E_UNREACHABLE_REGISTRY_PORT)`, unreachable === 'refused', unreachable)) return 1;
 
+  const ecr = await startEcrProxyProcess({ listen: ECR, upstream: REGISTRY, config: ecrRepositories(projects), dir: OUT });
+  console.log(`ECR proxy on ${ECR} in front of ${REGISTRY} (${OUT}/ecr-repositories.json)`);
   const stopReadonly = await startReadonlyRegistry();
   try {
     for (const config of SINGLE_CONFIGS.filter(selected)) {
@@ -750,8 +759,14 @@ async function main(): Promise<number> {
     t = Date.now();
     for (const config of BUILDER_CONFIGS.filter(selected)) await runConfig(config, projects[config.build], builder, 'builder');
     timings['builder image missing (both)'] = (Date.now() - t) / 1000;
+    const ecrEnv = { PATH: `${path.join(OUT, 'bin')}:/usr/bin:/bin`, E2E_ECR_PROXY: ECR, AWS_REGION: 'us-east-1' };
+    const clientConfig = fs.mkdtempSync(path.join(OUT, 'docker-config-'));
+    for (const c of await ecrFidelityChecks({ ecr: ECR, registry: REGISTRY, repository: 'e2e-inline', env: ecrEnv, docker: (args) => docker('classic', args, clientConfig) })) {
+      check(c.name, c.ok, c.detail);
+    }
   } finally {
     stopReadonly();
+    ecr.stop();
   }
   const leaks = blobsContaining(SECRET);
   check('the build secret is in no blob of the registry (image layers decompressed, configs, cache manifests and cache layers)',

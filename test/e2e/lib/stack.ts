@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { App, Stack, aws_ecr_assets as ecr_assets, aws_secretsmanager as secretsmanager } from 'aws-cdk-lib';
+import { RepositorySettings } from './ecr-proxy';
 import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild } from '../../../src';
 
 export interface SynthesizedProject {
@@ -13,6 +14,8 @@ export interface SynthesizedProject {
   readonly buildSpec: any;
   /** Project environment variables; a value that is a CloudFormation expression is `undefined`. */
   readonly environment: Record<string, string | undefined>;
+  /** The construct's repositories' tag mutability, as the template creates them (for the ECR proxy). */
+  readonly repositories: { readonly image: RepositorySettings; readonly cache?: RepositorySettings };
 }
 
 /** One CachedImageBuild of the test stack. */
@@ -89,7 +92,17 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
       if (!['PLAINTEXT', 'SECRETS_MANAGER', 'PARAMETER_STORE'].includes(v.Type)) throw new Error(`unexpected variable type ${v.Type} for ${v.Name}`);
       environment[v.Name] = v.Type === 'PLAINTEXT' && typeof v.Value === 'string' ? v.Value : undefined;
     }
-    out[id] = { logicalId, buildSpec: JSON.parse(resource.Properties.Source.BuildSpec), environment };
+    const repository = (prefix: string): RepositorySettings | undefined => {
+      const r = Object.entries<any>(template.Resources).find(([k, v]) => v.Type === 'AWS::ECR::Repository' && k.startsWith(`${id}${prefix}`))?.[1];
+      if (!r) return undefined;
+      const filters = (r.Properties.ImageTagMutabilityExclusionFilters ?? []).map((f: any) => ({
+        filterType: f.ImageTagMutabilityExclusionFilterType, filter: f.ImageTagMutabilityExclusionFilterValue,
+      }));
+      return { imageTagMutability: r.Properties.ImageTagMutability ?? 'MUTABLE', ...(filters.length ? { imageTagMutabilityExclusionFilters: filters } : {}) };
+    };
+    const image = repository('Repository');
+    if (!image) throw new Error(`no ECR repository for ${id} in the template`);
+    out[id] = { logicalId, buildSpec: JSON.parse(resource.Properties.Source.BuildSpec), environment, repositories: { image, cache: repository('CacheRepository') } };
   }
   return out;
 }
