@@ -47,6 +47,31 @@ describe('step counting on captured logs', () => {
     ['buildah-multistage-warm.log', 'buildah', 4, 3],
     ['buildah-cache-export-refused.log', 'buildah', 5, 1],
     ['buildah-error.log', 'buildah', 0, 3],
+    // More than ten steps in a stage: BuildKit pads the step numbers ("[ 2/15]", "[build  2/14]").
+    // Captured by the e2e (Dockerfile.long, Dockerfile.long-multistage); RUN markers agree.
+    ['buildkit-registry-long-warm.log', 'buildkit', 10, 4],
+    ['buildkit-registry-long-dependency-changed.log', 'buildkit', 5, 9],
+    ['buildkit-inline-long-warm.log', 'buildkit', 10, 4],
+    ['buildkit-docker20-inline-long-warm.log', 'buildkit', 10, 4],
+    ['buildah-long-warm.log', 'buildah', 10, 4],
+    ['buildkit-registry-long-multistage-cold.log', 'buildkit', 0, 25],
+    ['buildkit-registry-long-multistage-warm.log', 'buildkit', 18, 7],
+    // min-mode inline cache: the runtime stage's nine independent steps only
+    ['buildkit-inline-long-multistage-warm.log', 'buildkit', 9, 16],
+    ['buildkit-docker20-inline-long-multistage-warm.log', 'buildkit', 9, 16],
+    ['buildah-long-multistage-warm.log', 'buildah', 18, 7],
+    ['buildah-long-multistage-dependency-changed.log', 'buildah', 13, 12],
+    // ONBUILD triggers of the base image (fixtures/build-logs/dockerfiles/capture.sh): BuildKit up to
+    // frontend 1.10 numbers them past the stage's total ("[8/5]"); Buildah shows them as steps.
+    ['buildkit-onbuild-warm.log', 'buildkit', 5, 2],
+    ['buildkit-docker20-onbuild-warm.log', 'buildkit', 5, 2],
+    ['buildah-onbuild-warm.log', 'buildah', 5, 2],
+    // Two platforms at once: "[linux/arm64 stage-1  2/12]". File operations are not platform
+    // specific (buildkit client/llb/fileop.go), so BuildKit runs them once, under either platform's
+    // label; the first WORKDIR of the FROM scratch stage shows DONE, not CACHED, in the warm build
+    // (counted as executed). The tools stage's RUN markers agree.
+    ['buildkit-platforms-cold.log', 'buildkit', 0, 16],
+    ['buildkit-platforms-warm.log', 'buildkit', 8, 8],
   ])('%s: %s log, %i cached, %i executed', (fixture, format, cached, executed) => {
     // WHEN
     const r = report(format as 'buildkit' | 'buildah', path.join(FIXTURES, fixture));
@@ -79,6 +104,39 @@ describe('step counting on captured logs', () => {
 
     // THEN
     expect([r.cached, r.executed]).toEqual([1, 1]);
+  });
+
+  test('labels only newer frontends print, interleaved vertices and statuses without progress', () => {
+    // GIVEN: frontend 1.11+ labels (ONBUILD marker, a stage pinned to the build platform, an OS
+    // version), a layer-only step interrupted by another vertex (`#N ...`), bare pull statuses
+    const log = [
+      '#3 [linux/amd64->arm64 tools  2/12] RUN make tools',
+      '#3 0.512 building',
+      '#3 ...',
+      '',
+      '#4 [windows(10.0.17763.1234)/amd64 stage-1 2/3] ONBUILD COPY . /src',
+      '#4 pulling sha256:' + 'c'.repeat(64),
+      '#4 ...',
+      '',
+      '#3 [linux/amd64->arm64 tools  2/12] RUN make tools',
+      '#3 DONE 1.2s',
+      '',
+      '#4 [windows(10.0.17763.1234)/amd64 stage-1 2/3] ONBUILD COPY . /src',
+      '#4 extracting sha256:' + 'c'.repeat(64),
+      '#4 WARN: a warning',
+      '#4 DONE',
+      '',
+      '#5 [linux/arm64 tools  3/12] COPY app.txt .',
+      '#5 DONE',
+    ].join('\n');
+    const file = `/tmp/cib-report-labels-${process.pid}.log`;
+    writeFileSync(file, log + '\n');
+
+    // WHEN
+    const r = report('buildkit', file);
+
+    // THEN: the ONBUILD COPY only fetched layers (cached); the RUN printed output, the COPY only DONE
+    expect([r.cached, r.executed]).toEqual([1, 2]);
   });
 
   test('a build with no step reports 0/0 and a ratio of 100 (nothing was missed)', () => {

@@ -249,6 +249,63 @@ const MULTI_CONFIGS: Config[] = [
   { name: 'inline', build: 'InlineMulti', strategy: 'inline', engine: 'classic', sample: MULTI, scenarios: FIRST_FIVE, repository: 'e2e-ms-inline', warmHits: 1 },
   { name: 'buildah', build: 'BuildahMulti', strategy: 'buildah', engine: 'buildah', sample: MULTI, scenarios: FIRST_FIVE, repository: 'e2e-ms-buildah' },
 ];
+// ------------------------------------------------------------------ long Dockerfiles (issue 17)
+// More than ten instructions per stage: BuildKit pads the step numbers ("[ 2/15]", "[build  2/14]"),
+// which the build's cache report must read. Every strategy, with exact hits per round.
+const LONG: SampleApp = {
+  dockerfile: 'Dockerfile.long',
+  // WORKDIR, 4 RUN, COPY requirements.txt, 4 RUN, COPY app.txt, 3 RUN (LABEL and ENV are not steps)
+  steps: 14,
+  finalSteps: 14,
+  unchanged: (changed) => (changed.includes('requirements.txt') ? 5 : changed.includes('app.txt') ? 10 : 14),
+};
+const LONG_MULTI: SampleApp = {
+  dockerfile: 'Dockerfile.long-multistage',
+  // build: 13 steps (COPY requirements.txt 5th, COPY app.txt 10th); runtime: 9 independent steps, 2 COPY --from, 1 RUN
+  steps: 25,
+  // runtime: WORKDIR, 8 RUN, 2 COPY --from, 1 RUN (LABEL and ENV are not steps)
+  finalSteps: 12,
+  unchanged: (changed) => 9 + (changed.includes('requirements.txt') ? 4 : changed.includes('app.txt') ? 9 : 16),
+};
+const LONG_SCENARIOS: Scenario[] = [
+  { round: 1, label: 'cold build', branch: 'main', changed: [], cold: true },
+  { round: 2, label: 'app file changed', branch: 'main', changed: ['app.txt'] },
+  { round: 3, label: 'dependency file changed', branch: 'main', changed: ['requirements.txt'] },
+];
+Object.assign(BUILDS, {
+  RegistryLong: { strategy: 'registry', dockerfile: LONG.dockerfile },
+  InlineLong: { strategy: 'inline', dockerfile: LONG.dockerfile },
+  BuildahLong: { strategy: 'buildah', dockerfile: LONG.dockerfile },
+  RegistryLongMulti: { strategy: 'registry', dockerfile: LONG_MULTI.dockerfile },
+  InlineLongMulti: { strategy: 'inline', dockerfile: LONG_MULTI.dockerfile },
+  BuildahLongMulti: { strategy: 'buildah', dockerfile: LONG_MULTI.dockerfile },
+});
+/** Per table: the configurations. Inline cache is min-mode: only the runtime stage's 9 independent steps hit. */
+const LONG_TABLES: { title: string; table: string; sample: SampleApp; configs: Config[] }[] = [
+  {
+    title: 'Long sample app (14 steps after FROM in one stage; 10 unchanged when the app file changes, 5 when the dependency file does)',
+    table: 'long',
+    sample: LONG,
+    configs: [
+      { name: 'registry', build: 'RegistryLong', strategy: 'registry', engine: 'cd', sample: LONG, scenarios: LONG_SCENARIOS, repository: 'e2e-long-registry' },
+      { name: 'inline', build: 'InlineLong', strategy: 'inline', engine: 'classic', sample: LONG, scenarios: LONG_SCENARIOS, repository: 'e2e-long-inline' },
+      { name: 'inline, Docker 20.10', build: 'InlineLong', strategy: 'inline', engine: 'd20', sample: LONG, scenarios: LONG_SCENARIOS, repository: 'e2e-long-inline20' },
+      { name: 'buildah', build: 'BuildahLong', strategy: 'buildah', engine: 'buildah', sample: LONG, scenarios: LONG_SCENARIOS, repository: 'e2e-long-buildah' },
+    ],
+  },
+  {
+    title: 'Long multi-stage sample app (13 + 12 steps after FROM; 18 unchanged when the app file changes, 13 when the dependency file does)',
+    table: 'long multi-stage',
+    sample: LONG_MULTI,
+    configs: [
+      { name: 'registry', build: 'RegistryLongMulti', strategy: 'registry', engine: 'cd', sample: LONG_MULTI, scenarios: LONG_SCENARIOS, repository: 'e2e-long-ms-registry' },
+      { name: 'inline', build: 'InlineLongMulti', strategy: 'inline', engine: 'classic', sample: LONG_MULTI, scenarios: LONG_SCENARIOS, repository: 'e2e-long-ms-inline', warmHits: 9 },
+      { name: 'inline, Docker 20.10', build: 'InlineLongMulti', strategy: 'inline', engine: 'd20', sample: LONG_MULTI, scenarios: LONG_SCENARIOS, repository: 'e2e-long-ms-inline20', warmHits: 9 },
+      { name: 'buildah', build: 'BuildahLongMulti', strategy: 'buildah', engine: 'buildah', sample: LONG_MULTI, scenarios: LONG_SCENARIOS, repository: 'e2e-long-ms-buildah' },
+    ],
+  },
+];
+
 const CONTROL = 'seed recipe (control)';
 
 // ------------------------------------------------------------------ helpers
@@ -725,6 +782,8 @@ async function main(): Promise<number> {
   const multi: RoundResult[] = [];
   const secrets: RoundResult[] = [];
   const builder: RoundResult[] = [];
+  /** Long Dockerfiles: per table, its configurations' rounds. */
+  const long: Record<string, RoundResult[]> = {};
   const timings: Record<string, number> = {};
 
   const selected = (c: { name: string }) => !ONLY || ONLY.test(c.name);
@@ -752,6 +811,12 @@ async function main(): Promise<number> {
       t = Date.now();
       await runConfig(config, projects[config.build], multi, 'multi-stage');
       timings[`multi-stage ${config.name}`] = (Date.now() - t) / 1000;
+    }
+    for (const { table, configs } of LONG_TABLES) {
+      t = Date.now();
+      long[table] = [];
+      for (const config of configs) await runConfig(config, projects[config.build], long[table], table);
+      timings[`${table} (all)`] = (Date.now() - t) / 1000;
     }
     t = Date.now();
     for (const config of SECRET_CONFIGS.filter(selected)) await runConfig(config, projects[config.build], secrets, 'build secret');
@@ -794,6 +859,13 @@ async function main(): Promise<number> {
     '',
     markdownTable(FIRST_FIVE.map((s) => ({ round: s.round, scenario: s.label })), multiNames, multi),
     '',
+    ...LONG_TABLES.flatMap(({ title, table, configs }) => [
+      `### ${title}`,
+      '',
+      markdownTable(LONG_SCENARIOS.map((sc) => ({ round: sc.round, scenario: sc.label })), configs.map((c) => c.name),
+        long[table] ?? []),
+      '',
+    ]),
     '### Build secret (a RUN step reads it; the image keeps only its length)',
     '',
     markdownTable(SCENARIOS.slice(0, 2).map((s) => ({ round: s.round, scenario: s.label })), SECRET_CONFIGS.map((c) => c.name), secrets),
@@ -830,7 +902,7 @@ async function main(): Promise<number> {
     '',
   ].join('\n');
   fs.writeFileSync(path.join(OUT, 'results.md'), md);
-  fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ single, multi, secrets, builder, timings }, null, 2));
+  fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ single, multi, secrets, builder, long, timings }, null, 2));
   fs.writeFileSync(path.join(OUT, 'cache-hits.svg'), svgChart('CACHED steps per round, single-stage sample app (5 = every unchanged step)',
     [...SCENARIOS, ...FAULTS].map((s) => s.round), singleNames, single, SINGLE.unchanged(['app.txt'])));
   console.log('\n' + md);

@@ -1,11 +1,13 @@
 /**
  * Reads BuildKit's `--progress=plain` output: which Dockerfile steps were taken from the cache.
  *
- * A step (a vertex named like `#7 [3/7] RUN ...` or `#7 [build 2/4] COPY ...`) counts as a hit
- * when BuildKit prints `#7 CACHED`, or when its only activity is fetching and unpacking layers
- * (`#7 sha256:... done`, `#7 extracting sha256:...`): with a registry cache on the containerd
- * image store, BuildKit sometimes restores a cached step by downloading its layer instead of
- * printing CACHED. A step that ran prints its own output or nothing but `DONE`.
+ * A step (a vertex named like `#7 [3/7] RUN ...`, `#7 [build  2/14] COPY ...` or
+ * `#7 [linux/arm64 build 2/4] ...`) counts as a hit when BuildKit prints `#7 CACHED`, or when
+ * each of its vertices did nothing but fetch and unpack layers (`#7 sha256:... done`,
+ * `#7 extracting sha256:...`, `#7 pulling sha256:...` on the classic store): with a registry cache
+ * on the containerd image store, BuildKit sometimes restores a cached step by downloading its
+ * layer instead of printing CACHED. A step that ran prints its own output or nothing but `DONE`.
+ * `#7 ...` (the printer left the vertex for another one) and warnings say nothing either way.
  * RUN steps of the harness's sample apps print a marker (`stepN ran-42`) when they execute, so
  * the classification can be cross-checked.
  */
@@ -27,9 +29,12 @@ export interface StepRecord {
 
 const STEP_LINE = /^#(\d+) \[(?:([^\]]*?) )?(\d+)\/(\d+)\] (.*)$/;
 /** A layer being downloaded or unpacked. */
-const LAYER_LINE = /^#\d+ (?:extracting sha256:[0-9a-f]{64}\b.*|sha256:[0-9a-f]{64} .*)$/;
-/** Docker 20.10 prints each vertex's digest on a line of its own: says nothing about the cache. */
-const VERTEX_DIGEST = /^#\d+ sha256:[0-9a-f]{64}$/;
+const LAYER_LINE = /^#\d+ (?:(?:extracting|pulling) sha256:[0-9a-f]{64}\b.*|sha256:[0-9a-f]{64} .*)$/;
+/**
+ * Lines that say nothing about the cache: Docker 20.10's vertex digest line, the printer leaving a
+ * vertex unfinished (`...`), warnings, DONE.
+ */
+const NEUTRAL = /^#\d+ (?:sha256:[0-9a-f]{64}|\.\.\.|WARN: .*|DONE(?: [0-9.]+s)?)$/;
 const MARKER = /\b(step\d+) ran-42\b/;
 
 export function parseBuildKitLog(log: string): StepRecord[] {
@@ -38,6 +43,7 @@ export function parseBuildKitLog(log: string): StepRecord[] {
   const steps = new Map<string, { stage: string; step: number; total: number; instruction: string; vertices: string[] }>();
   const labelOf = new Map<string, string>();
   const cached = new Set<string>();
+  /** Per vertex: the lines that are not neutral. */
   const other = new Map<string, string[]>();
   for (const line of log.split('\n')) {
     const m = STEP_LINE.exec(line);
@@ -55,15 +61,16 @@ export function parseBuildKitLog(log: string): StepRecord[] {
     const label = labelOf.get(v[1])!;
     if (v[2] === 'CACHED') {
       cached.add(label);
-    } else if (!VERTEX_DIGEST.test(line)) {
-      other.set(label, [...(other.get(label) ?? []), line]);
+    } else if (!NEUTRAL.test(line)) {
+      other.set(v[1], [...(other.get(v[1]) ?? []), line]);
     }
   }
   const records: StepRecord[] = [];
   for (const [label, s] of steps) {
-    const lines = other.get(label) ?? [];
+    const lines = s.vertices.flatMap((x) => other.get(x) ?? []);
     const markers = lines.map((l) => MARKER.exec(l)?.[1]).filter((x): x is string => !!x);
-    const onlyLayers = lines.some((l) => LAYER_LINE.test(l)) && lines.every((l) => LAYER_LINE.test(l) || /^#\d+ DONE [0-9.]+s$/.test(l));
+    // every vertex of the step fetched or unpacked layers, and did nothing else
+    const onlyLayers = s.vertices.every((x) => (other.get(x) ?? []).length > 0 && other.get(x)!.every((l) => LAYER_LINE.test(l)));
     records.push({
       vertex: s.vertices.map((x) => `#${x}`).join(','),
       stage: s.stage,
@@ -95,17 +102,20 @@ export function markerContradictions(records: StepRecord[]): string[] {
 
 /**
  * Reads Buildah's build output: `STEP n/m: INSTRUCTION` lines, a step being a hit when
- * `--> Using cache` follows it. FROM and instructions that only set metadata (which BuildKit
- * does not show as steps) are left out, so both builders report the same steps.
+ * `--> Using cache` follows it. Only ADD, COPY, RUN and WORKDIR are steps: FROM and instructions
+ * that only set metadata (which BuildKit does not show as steps) are left out, so both builders
+ * report the same steps.
  */
 export function parseBuildahLog(log: string): StepRecord[] {
   const records: { stage: string; step: number; total: number; instruction: string; cached: boolean; markers: string[] }[] = [];
   let current: (typeof records)[number] | undefined;
   for (const line of log.split('\n')) {
-    // `STEP 2/8: WORKDIR /app`, or `[1/2] STEP 2/6: WORKDIR /src` in a multi-stage build
-    const m = /^(?:\[(\d+)\/\d+\] )?STEP (\d+)\/(\d+): (.*)$/.exec(line);
+    // `STEP 2/8: WORKDIR /app`, or `[1/2] STEP 2/6: WORKDIR /src` in a multi-stage build, after
+    // `[linux/arm64] ` for several platforms; `STEP 9: ...` once past the count
+    const m = /^(?:\[([^\]]+)\] )?(?:\[(\d+)\/\d+\] )?STEP (\d+)(?:\/(\d+))?: (.*)$/.exec(line);
     if (m) {
-      current = { stage: m[1] ?? '', step: Number(m[2]), total: Number(m[3]), instruction: m[4], cached: false, markers: [] };
+      const stage = [m[1], m[2]].filter((x) => x !== undefined).join(' ');
+      current = { stage, step: Number(m[3]), total: Number(m[4] ?? m[3]), instruction: m[5], cached: false, markers: [] };
       records.push(current);
       continue;
     }
@@ -115,6 +125,6 @@ export function parseBuildahLog(log: string): StepRecord[] {
     if (marker) current.markers.push(marker[1]);
   }
   return records
-    .filter((r) => !/^(FROM|CMD|ENTRYPOINT|ENV|LABEL|EXPOSE|USER|ARG|STOPSIGNAL|HEALTHCHECK|SHELL|VOLUME|ONBUILD|MAINTAINER)\b/i.test(r.instruction))
+    .filter((r) => /^(ADD|COPY|RUN|WORKDIR)\b/i.test(r.instruction))
     .map((r) => ({ vertex: `STEP ${r.stage ? r.stage + ':' : ''}${r.step}`, ...r }));
 }
