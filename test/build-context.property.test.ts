@@ -4,6 +4,7 @@ import { ImageTag } from '../src/image-tag';
 import { renderTagSelection } from '../src/script/push-tags';
 import { branchToTag, ECR_TAG_PATTERN } from '../src/ecr-naming';
 import { runCases } from './helpers/bash-cases';
+import { modelBuild } from './helpers/build-context-model';
 
 /**
  * Properties of the build context over generated events and refs, each case executed in bash:
@@ -86,6 +87,20 @@ describe('build context properties (executed in bash)', () => {
     expect(wrong).toEqual([]);
     // The generator reaches both sides of the property.
     expect(samples.filter(([e, d]) => trusted(e, d)).length).toBeGreaterThan(10);
+  });
+
+  test('the bash commands agree with the TypeScript model on every case', () => {
+    const project = { policy: 'push' as const, mountSecrets: false, imageTags: ['commit', 'git-tag', 'branch', 'latest'] };
+    const differ = samples.flatMap(([e, d], i) => {
+      const v = results[i].vars;
+      const m = modelBuild({ ...project, defaultBranch: d }, envOf(e, d));
+      const shell = { event: v.BUILD_EVENT, ref: v.BUILD_REF, refKind: v.BUILD_REF_TYPE, prNumber: v.PULL_REQUEST_NUMBER, scope: v.CIB_CACHE_SCOPE,
+        writeScope: v.CIB_CACHE_WRITE_SCOPE, reads: v.CIB_CACHE_READ_SCOPES, tags: v.CIB_PUSH_TAGS, secrets: v.CIB_MOUNT_SECRETS };
+      const model = { event: m.event, ref: m.ref, refKind: m.refKind, prNumber: m.prNumber, scope: m.scope, writeScope: m.writeScope,
+        reads: m.readScopes.join(' '), tags: m.pushTags.join(' '), secrets: String(m.mountSecrets) };
+      return JSON.stringify(shell) === JSON.stringify(model) ? [] : [{ e, d, shell, model }];
+    });
+    expect(differ).toEqual([]);
   });
 
   test('pull requests never get build secrets, a commit tag or a branch tag', () => {

@@ -97,6 +97,9 @@ export function validateBranchName(prop: string, value: string, tag: string): vo
   if (tag.length === 0) {
     throw new Error(`${prop} '${value}' has no character that can start an ECR tag ([a-zA-Z0-9_])`);
   }
+  if (value.includes('\0')) {
+    throw new Error(`${prop} must not contain NUL (no environment variable can hold it)`);
+  }
   if (value.startsWith('refs/')) {
     throw new Error(`${prop} must be a branch name as git names it (such as 'main'), not a ref; got '${value}'`);
   }

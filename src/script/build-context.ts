@@ -104,7 +104,7 @@ const FROM_MANUAL_START = command(
   'if [ -z "$CIB_EVENT" ]; then CIB_EVENT=manual; s="${CODEBUILD_SOURCE_VERSION:-}"; case "$s" in',
   '(pr/*) CIB_EVENT=pull-request; CIB_PR_NUMBER="${s#pr/}" ;;',
   '(refs/heads/*) CIB_REF_KIND=branch; CIB_REF="${s#refs/heads/}" ;; (refs/tags/*) CIB_REF_KIND=tag; CIB_REF="${s#refs/tags/}" ;;',
-  '(arn:*|"") ;; (*) if ! [[ "$s" =~ ^[0-9a-fA-F]{40}$ ]]; then CIB_REF_KIND=branch; CIB_REF="$s"; fi ;; esac; fi',
+  '(arn:*) ;; ("") ;; (*) if ! [[ "$s" =~ ^[0-9a-fA-F]{40}$ ]]; then CIB_REF_KIND=branch; CIB_REF="$s"; fi ;; esac; fi',
 );
 
 /** A PR number is digits or nothing; an empty ref has no kind. */

@@ -30,7 +30,7 @@ const WHEN = {
  */
 const GIT_TAG = command(
   `CIB_GIT_TAG=""; if [ "$CIB_REF_KIND" = tag ]; then ${shellScopeName('CIB_GIT_TAG', 'tag-', 'CIB_REF')};`,
-  'if [ "$CIB_GIT_TAG" = "tag-$r" ] && [[ "$r" != [.-]* ]] && ! [[ "$r" =~ ^(pr|br|tag|build)- ]] &&',
+  'if [ "$CIB_GIT_TAG" = "tag-$r" ] && [[ "$r" != [.-]* ]] && [[ "$r" != pr-* && "$r" != br-* && "$r" != tag-* && "$r" != build-* ]] &&',
   '! [[ "$r" =~ ^[0-9a-fA-F]{40}$ ]] && [[ " $CIB_FIXED_TAGS " != *" $r "* ]]; then CIB_GIT_TAG="$r"; fi; fi',
 );
 
