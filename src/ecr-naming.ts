@@ -1,5 +1,6 @@
 /**
- * ECR naming and tag rules, and the branch-to-tag mapping. No imports: the doctor CLI uses it too.
+ * ECR naming and tag rules, and the branch-to-tag mapping. The doctor package keeps a copy of the
+ * naming rule and the mapping (packages/doctor/src/tags.ts); test/doctor-agreement.test.ts checks both agree.
  *
  * The same mapping exists twice: here (used at synth time, for lifecycle rules that must name
  * the default branch's cache tag) and as the shell function in `script/build-script.ts` (used at build

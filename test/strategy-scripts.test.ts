@@ -109,6 +109,57 @@ describe('registry cache strategy', () => {
     expect(script.environment.CIB_BUILDER_IMAGE).toEqual('123456789012.dkr.ecr.us-east-1.amazonaws.com/buildkit:v0.13');
   });
 
+  test('passes no network and no buildkitd configuration unless asked', () => {
+    // WHEN
+    const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry() }));
+
+    // THEN
+    const create = script.phases.pre_build.filter((c) => c.includes('docker buildx create'));
+    expect(create[0]).not.toMatch(/network=|--config|--buildkitd-config/);
+    expect(allCommands(script).filter((c) => c.includes('CIB_BUILDKITD_CONFIG'))).toEqual([]);
+    expect(script.environment).not.toHaveProperty('CIB_BUILDER_NETWORK');
+    expect(script.environment).not.toHaveProperty('CIB_BUILDKITD_CONFIG');
+  });
+
+  test('creates the builder on the given network, with the given buildkitd configuration, both from variables', () => {
+    // GIVEN
+    const buildkitdConfig = '[registry."127.0.0.1:5000"]\n  http = true\n';
+
+    // WHEN
+    const script = renderBuildScript(markedOptions({
+      strategy: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer({ image: 'mk01img.example/buildkit:mk01', network: 'host', buildkitdConfig }) }),
+    }));
+
+    // THEN
+    expect(script.environment.CIB_BUILDER_NETWORK).toEqual('host');
+    expect(script.environment.CIB_BUILDKITD_CONFIG).toEqual(buildkitdConfig);
+    const pre = script.phases.pre_build;
+    const create = pre.findIndex((c) => c.includes('docker buildx create'));
+    const write = pre.findIndex((c) => c.startsWith('CIB_BUILDKITD_CONFIG_FILE='));
+    expect(write).toBeGreaterThanOrEqual(0);
+    expect(write).toBeLessThan(create);
+    expect(pre[create]).toContain('--driver-opt "network=$CIB_BUILDER_NETWORK"');
+    expect(pre[create]).toContain('--config "$CIB_BUILDKITD_CONFIG_FILE"');
+    expect(allCommands(script).join('\n')).not.toContain('127.0.0.1:5000');
+  });
+
+  test('writes the buildkitd configuration byte-exact to the file it passes, in bash', () => {
+    // GIVEN: TOML with quotes, shell syntax and printf formats, which the shell must not touch
+    const buildkitdConfig = 'debug = true\n[registry."r.example:5000"]\n  http = true # $(touch /tmp/cib-never) `id` %s %n \\n \'\n';
+    const script = renderBuildScript(markedOptions({
+      strategy: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer({ buildkitdConfig }) }),
+    }));
+    const write = script.phases.pre_build.filter((c) => c.startsWith('CIB_BUILDKITD_CONFIG_FILE='));
+    expect(write).toHaveLength(1);
+
+    // WHEN
+    const r = runCommands([write[0], 'cat "$CIB_BUILDKITD_CONFIG_FILE"; rm -f "$CIB_BUILDKITD_CONFIG_FILE"'], { CIB_BUILDKITD_CONFIG: buildkitdConfig });
+
+    // THEN: the text, plus the line break that ends the file
+    expect(r.status).toEqual(0);
+    expect(r.stdout).toEqual(`${buildkitdConfig}\n`);
+  });
+
   test('with the current driver creates no builder and sets no builder image', () => {
     // WHEN
     const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry({ builder: BuildxBuilder.currentDriver() }) }));

@@ -1,5 +1,5 @@
 /**
- * The README's "Validation" table is the list of the rules and their messages. This file keeps it
+ * The table of docs/validation.md is the list of the rules and their messages. This file keeps it
  * true: every row has cases here that break its rule, and the error must match the row's message;
  * every case belongs to a row; and every `throw` in the validating sources is reached by a case, so
  * a new rule cannot be added without a row either.
@@ -34,11 +34,11 @@ interface Row {
   readonly message: string;
 }
 
-/** Reads the table of the README's "Validation" section. */
+/** Reads the table of the "Rules and messages" section of docs/validation.md. */
 function readTable(): Row[] {
-  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
-  const section = readme.split(/^## /m).find((s) => s.startsWith('Validation\n'));
-  if (!section) throw new Error('README.md has no "## Validation" section');
+  const page = fs.readFileSync(path.join(__dirname, '..', 'docs', 'validation.md'), 'utf8');
+  const section = page.split(/^## /m).find((s) => s.startsWith('Rules and messages\n'));
+  if (!section) throw new Error('docs/validation.md has no "## Rules and messages" section');
   const lines = section.split('\n').filter((l) => l.startsWith('|'));
   const cells = (line: string) => line.replace(/^\||\|$/g, '').split(/(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, '|'));
   expect(cells(lines[0])).toEqual(['rule', 'prop', 'error message']);
@@ -129,6 +129,14 @@ const CASES: Record<string, Array<() => unknown>> = {
     () => BuildxBuilder.dockerContainer({ image: '' }),
     () => BuildxBuilder.dockerContainer({ image: 'moby/buildkit,network=host' }),
   ],
+  'builder network': [
+    () => BuildxBuilder.dockerContainer({ network: 'host,image=evil/buildkit' }),
+    () => BuildxBuilder.dockerContainer({ network: '' }),
+  ],
+  'buildkitd configuration': [
+    () => BuildxBuilder.dockerContainer({ buildkitdConfig: ' \n' }),
+    () => BuildxBuilder.dockerContainer({ buildkitdConfig: 'debug = true\0' }),
+  ],
   'pipeline actions need a pipeline project': [
     () => build(() => ({ source: codebuild.Source.gitHub({ owner: 'o', repo: 'r' }) }))()
       .toCodeBuildAction({ input: new codepipeline.Artifact() }),
@@ -156,7 +164,7 @@ function throwSite(error: Error): string | undefined {
 
 const ROWS = readTable();
 
-describe('the README validation table', () => {
+describe('the validation table of docs/validation.md', () => {
   test('has a row per rule, and every rule has cases here', () => {
     // THEN
     expect(ROWS.length).toBeGreaterThan(0);

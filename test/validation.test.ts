@@ -140,6 +140,25 @@ describe('BuildxBuilder.dockerContainer', () => {
     // WHEN / THEN
     expect(() => BuildxBuilder.dockerContainer({ image })).toThrow(/BuildxBuilder.dockerContainer\(\): image must be a non-empty image reference/);
   });
+
+  test.each([['empty', ''], ['with a comma (another driver option)', 'host,image=x'], ['with a space', 'my net'], ['starting with a dash', '-host']])(
+    'rejects a network name that is %s', (_name, network) => {
+      // WHEN / THEN
+      expect(() => BuildxBuilder.dockerContainer({ network })).toThrow(/BuildxBuilder.dockerContainer\(\): network must be a Docker network name/);
+    });
+
+  test.each([['host'], ['bridge'], ['my_net-1.a']])('accepts the network name %s', (network) => {
+    // WHEN
+    const builder = BuildxBuilder.dockerContainer({ network });
+
+    // THEN
+    expect(builder.network).toEqual(network);
+  });
+
+  test.each([['empty', ''], ['only whitespace', ' \n\t'], ['with NUL', 'debug = true\0']])('rejects a buildkitd configuration that is %s', (_name, buildkitdConfig) => {
+    // WHEN / THEN
+    expect(() => BuildxBuilder.dockerContainer({ buildkitdConfig })).toThrow(/BuildxBuilder.dockerContainer\(\): buildkitdConfig must be non-empty TOML text without NUL/);
+  });
 });
 
 describe('unresolved tokens are not validated', () => {

@@ -3,6 +3,9 @@ import { Token } from 'aws-cdk-lib';
 /** Characters of an image reference: registry host (with port, or [IPv6]), path, tag, digest. */
 const IMAGE_REFERENCE_CHARACTERS = /^[A-Za-z0-9._/:@+\[\]-]+$/;
 
+/** A Docker network name (`host`, `bridge` or a user-defined network). */
+const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
 /** Options for a `docker-container` buildx builder. */
 export interface DockerContainerBuilderOptions {
   /**
@@ -26,6 +29,28 @@ export interface DockerContainerBuilderOptions {
    * @default false
    */
   readonly fallbackToEngineBuilder?: boolean;
+
+  /**
+   * Docker network of the builder container (`docker buildx create --driver-opt network=...`).
+   *
+   * `host` runs BuildKit in the network namespace of the build container, like the Docker CLI and
+   * the AWS CLI of the build: it reaches what they reach (ECR, a VPC endpoint, a registry on
+   * 127.0.0.1), and it is the only choice on an engine without a bridge network. On CodeBuild both
+   * the default bridge network and `host` reach ECR.
+   *
+   * @default - the engine's default network (the bridge network on CodeBuild)
+   */
+  readonly network?: string;
+
+  /**
+   * buildkitd configuration (TOML) for the builder (`docker buildx create --config`), for instance
+   * a registry mirror (`[registry."docker.io"] mirrors = ["..."]`), a registry served over plain
+   * HTTP (`[registry."host:port"] http = true`) or a registry with a private CA. The text reaches
+   * the build as an environment variable of the project and is written to a file there.
+   *
+   * @default - none: BuildKit's defaults (HTTPS registries with the image's CA bundle)
+   */
+  readonly buildkitdConfig?: string;
 }
 
 /**
@@ -52,7 +77,20 @@ export class BuildxBuilder {
           `and the brackets of an IPv6 host; got '${image}'`,
       );
     }
-    return new BuildxBuilder('docker-container', image, options.fallbackToEngineBuilder ?? false);
+    // Also inside `--driver-opt "network=..."`: a network name has no comma.
+    if (options.network !== undefined && !Token.isUnresolved(options.network) && !NETWORK_NAME.test(options.network)) {
+      throw new Error(
+        `BuildxBuilder.dockerContainer(): network must be a Docker network name made of [A-Za-z0-9_.-], starting with a letter or digit (e.g. 'host'); got '${options.network}'`,
+      );
+    }
+    // An environment variable of the project carries it: no NUL; empty text would be a mistake.
+    const config = options.buildkitdConfig;
+    if (config !== undefined && !Token.isUnresolved(config) && (config.trim() === '' || config.includes('\0'))) {
+      throw new Error(
+        `BuildxBuilder.dockerContainer(): buildkitdConfig must be non-empty TOML text without NUL (leave it out for BuildKit's defaults); got ${JSON.stringify(config)}`,
+      );
+    }
+    return new BuildxBuilder('docker-container', image, options.fallbackToEngineBuilder ?? false, options.network, options.buildkitdConfig);
   }
 
   /**
@@ -63,7 +101,7 @@ export class BuildxBuilder {
    * today; custom build images and this project's end-to-end harness do.
    */
   public static currentDriver(): BuildxBuilder {
-    return new BuildxBuilder('current', undefined, false);
+    return new BuildxBuilder('current', undefined, false, undefined, undefined);
   }
 
   /** `docker-container` or `current`. */
@@ -75,9 +113,18 @@ export class BuildxBuilder {
   /** Whether a `docker-container` builder that cannot start falls back to the engine's builder. */
   public readonly fallbackToEngineBuilder: boolean;
 
-  private constructor(driver: string, image: string | undefined, fallbackToEngineBuilder: boolean) {
+  /** Docker network of a `docker-container` builder, when not the engine's default. */
+  public readonly network?: string;
+
+  /** buildkitd configuration (TOML) of a `docker-container` builder. */
+  public readonly buildkitdConfig?: string;
+
+  private constructor(driver: string, image: string | undefined, fallbackToEngineBuilder: boolean,
+    network: string | undefined, buildkitdConfig: string | undefined) {
     this.driver = driver;
     this.image = image;
     this.fallbackToEngineBuilder = fallbackToEngineBuilder;
+    this.network = network;
+    this.buildkitdConfig = buildkitdConfig;
   }
 }

@@ -36,11 +36,23 @@ const CACHE_ARRAY = command(
   'if [ -n "$CIB_CACHE_TO" ]; then CIB_CACHE+=(--cache-to "$CIB_CACHE_TO"); fi;',
 );
 
-/** Starts a docker-container builder named $CIB_BUILDER from $CIB_BUILDER_IMAGE; its output is in CIB_CREATE_OUTPUT. */
-const CREATE_BUILDER = command(
-  'CIB_CREATE_OUTPUT="$(docker buildx create --name "$CIB_BUILDER" --driver docker-container',
-  '--driver-opt "image=$CIB_BUILDER_IMAGE" --bootstrap 2>&1)"',
-);
+/**
+ * Starts a docker-container builder named $CIB_BUILDER from $CIB_BUILDER_IMAGE, in the network
+ * $CIB_BUILDER_NETWORK and with the buildkitd configuration file $CIB_BUILDKITD_CONFIG_FILE when the
+ * builder has them; what docker said is in CIB_CREATE_OUTPUT.
+ */
+function createBuilder(builder: BuildxBuilder): string {
+  return command(
+    'CIB_CREATE_OUTPUT="$(docker buildx create --name "$CIB_BUILDER" --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE"',
+    ...(builder.network !== undefined ? ['--driver-opt "network=$CIB_BUILDER_NETWORK"'] : []),
+    // `--config`, not its newer name `--buildkitd-config`: older buildx releases know only this one.
+    ...(builder.buildkitdConfig !== undefined ? ['--config "$CIB_BUILDKITD_CONFIG_FILE"'] : []),
+    '--bootstrap 2>&1)"',
+  );
+}
+
+/** Writes the buildkitd configuration (from the project variable) to a private file. */
+const WRITE_BUILDKITD_CONFIG = 'CIB_BUILDKITD_CONFIG_FILE="$(mktemp)" && printf \'%s\\n\' "$CIB_BUILDKITD_CONFIG" > "$CIB_BUILDKITD_CONFIG_FILE"';
 
 /** What `docker buildx create` said, then the error or warning: the real cause comes first. */
 const SHOW_CREATE_OUTPUT = 'printf \'%s\\n\' "$CIB_CREATE_OUTPUT" >&2;';
@@ -65,12 +77,22 @@ const FAIL_WITHOUT_BUILDER = command(
 );
 
 /** The commands that start a docker-container builder and set CIB_BUILDER. */
-function startBuilder(fallbackToEngineBuilder: boolean): string[] {
-  const otherwise = fallbackToEngineBuilder ? FALL_BACK_TO_ENGINE_BUILDER : FAIL_WITHOUT_BUILDER;
+function startBuilder(builder: BuildxBuilder): string[] {
+  const otherwise = builder.fallbackToEngineBuilder ? FALL_BACK_TO_ENGINE_BUILDER : FAIL_WITHOUT_BUILDER;
   return [
+    ...(builder.buildkitdConfig !== undefined ? [WRITE_BUILDKITD_CONFIG] : []),
     BUILDER_NAME,
-    `if ${CREATE_BUILDER}; then printf '%s\\n' "$CIB_CREATE_OUTPUT"; echo "BuildKit builder $CIB_BUILDER started"; else ${otherwise}; fi`,
+    `if ${createBuilder(builder)}; then printf '%s\\n' "$CIB_CREATE_OUTPUT"; echo "BuildKit builder $CIB_BUILDER started"; else ${otherwise}; fi`,
   ];
+}
+
+/** The project variables of a docker-container builder. */
+function builderEnvironment(builder: BuildxBuilder): Record<string, string> {
+  return {
+    CIB_BUILDER_IMAGE: builder.image!,
+    ...(builder.network !== undefined ? { CIB_BUILDER_NETWORK: builder.network } : {}),
+    ...(builder.buildkitdConfig !== undefined ? { CIB_BUILDKITD_CONFIG: builder.buildkitdConfig } : {}),
+  };
 }
 
 /** BuildKit's registry cache in the cache repository, built with `docker buildx build --push`. */
@@ -97,12 +119,12 @@ export class RegistryCache extends CacheStrategy {
         ...DOCKER_LOGIN,
         ...BUILDX_COMMON,
         CACHE_TO,
-        ...(containerBuilder ? startBuilder(this.builder.fallbackToEngineBuilder) : []),
+        ...(containerBuilder ? startBuilder(this.builder) : []),
       ],
       buildCommands: [command(context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY, teeBuildLog(build))],
       pushCommands: DIGEST_FROM_METADATA,
       logFormat: 'buildkit',
-      environment: containerBuilder ? { CIB_BUILDER_IMAGE: this.builder.image! } : {},
+      environment: containerBuilder ? builderEnvironment(this.builder) : {},
     };
   }
 }

@@ -10,7 +10,7 @@ t0=$(date +%s.%N)
 env_sh=$here/env/env.sh
 trap 'bash "$env_sh" down' EXIT
 bash "$env_sh" install
-E2E_DAEMONS="cd classic d20" bash "$env_sh" up
+E2E_DAEMONS="cd classic classic2 d20" bash "$env_sh" up
 eval "$(bash "$env_sh" vars)"
 t1=$(date +%s.%N)
 echo "e2e set-up: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"

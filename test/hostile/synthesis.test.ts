@@ -48,6 +48,9 @@ function defaultBranchError(raw: string): RegExp | undefined {
     '(br-, pr-, tag-): pick a default branch whose name does not start with one of them');
 }
 
+/** A Docker network name (the rule of BuildxBuilder.dockerContainer({ network })). */
+const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
 /** One prop under attack: which values it must reject (and how), and where an accepted value must be. */
 interface PropCase {
   readonly prop: string;
@@ -183,6 +186,26 @@ const PROP_CASES: PropCase[] = [
       ? undefined
       : message(`BuildxBuilder.dockerContainer(): image must be a non-empty image reference made of [A-Za-z0-9._/:@+-] and the brackets of an IPv6 host; got '${image}'`)),
     environment: (image) => ({ CIB_BUILDER_IMAGE: image }),
+  },
+  {
+    prop: 'BuildxBuilder.dockerContainer({ network })',
+    values: fc.oneof(hostile, fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,20}$/), fc.constantFrom('host', 'bridge', '-host', 'host,image=x', 'a b')),
+    props: (network) => ({ cache: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer({ network }) }) }),
+    plain: { cache: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer({ network: 'plain' }) }) },
+    error: (network) => (NETWORK_NAME.test(network)
+      ? undefined
+      : message(`BuildxBuilder.dockerContainer(): network must be a Docker network name made of [A-Za-z0-9_.-], starting with a letter or digit (e.g. 'host'); got '${network}'`)),
+    environment: (network) => ({ CIB_BUILDER_NETWORK: network }),
+  },
+  {
+    prop: 'BuildxBuilder.dockerContainer({ buildkitdConfig })',
+    values: fc.oneof(hostile, fc.constantFrom('', ' ', '\n\t', '[registry."r:5000"]\n  http = true\n')),
+    props: (buildkitdConfig) => ({ cache: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer({ buildkitdConfig }) }) }),
+    plain: { cache: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer({ buildkitdConfig: 'debug = true' }) }) },
+    error: (config) => (config.trim() === '' || config.includes('\0')
+      ? message(`BuildxBuilder.dockerContainer(): buildkitdConfig must be non-empty TOML text without NUL (leave it out for BuildKit's defaults); got ${JSON.stringify(config)}`)
+      : undefined),
+    environment: (config) => ({ CIB_BUILDKITD_CONFIG: config }),
   },
   {
     prop: 'buildSecrets (ids)',

@@ -7,24 +7,29 @@
 #       "cd"      daemon with the containerd image store (plain `docker buildx build` can export
 #                 registry cache: `--cache-to type=registry,...,image-manifest=true`)
 #       "classic" daemon with the classic overlay2 store, like CodeBuild's dockerd
+#       "classic2" a second one (optional), for two builds on two hosts at the same time
 #   - Docker 20.10 (Debian 12's docker.io) unpacked privately as well (optional "d20" daemon)
 #   - a tiny base image $REGISTRY/base:1 made from busybox-static (no Docker Hub needed)
+#   - a BuildKit daemon image for docker-container builders, built from Debian 13 sources by
+#     buildkit-image.sh (pinned in buildkit-image.lock), kept under $E2E_ROOT/pkgs/buildkit and pushed
+#     to the registry by `up` ($BUILDKIT_IMAGE, by digest)
 #
 # Usage (as root):
 #   bash test/e2e/env/env.sh install            # apt packages + private Docker 26 / 20.10 (idempotent)
 #   bash test/e2e/env/env.sh up                 # registry + daemons + base image (idempotent)
 #   bash test/e2e/env/env.sh smoke              # prove buildx + registry cache + reset work
-#   bash test/e2e/env/env.sh reset-daemon cd|classic|d20 [prune|restart]   # fresh build host
+#   bash test/e2e/env/env.sh reset-daemon cd|classic|classic2|d20 [prune|restart]   # fresh build host
 #   bash test/e2e/env/env.sh status | vars      # vars prints `export ...` lines to eval
 #   bash test/e2e/env/env.sh down               # stop everything we started (idempotent, trap-safe)
 #   bash test/e2e/env/env.sh clean              # down + delete all state except downloaded packages
+#   bash test/e2e/env/env.sh buildkit-lock      # re-pin the BuildKit image's Debian files (maintainers)
 # or, from bash:  source test/e2e/env/env.sh   # exports the vars, defines `e2e_env <subcommand>`
 #
 # Daemons have no network bridge: RUN steps need `--network none` (docker buildx build --network none).
 # The harness must put $DOCKER_BIN_DIR first in PATH: /usr/local/bin/docker may be another client.
 #
 # Environment knobs: E2E_ROOT (/tmp/cdk-cib-e2e), E2E_REGISTRY_PORT (5000), E2E_DAEMONS ("cd classic";
-# add d20 for Docker 20.10), E2E_TIMEOUT (60 s start timeout), E2E_RESET_MODE (prune|restart),
+# add classic2 and d20 for the second classic engine and Docker 20.10), E2E_TIMEOUT (60 s start timeout), E2E_RESET_MODE (prune|restart),
 # E2E_DOCKER_SUITE (trixie), E2E_APT_MIRROR (default: this machine's Debian mirror),
 # E2E_KEEP_ON_FAIL=1 (a failed `up` leaves its services running for inspection).
 
@@ -69,7 +74,8 @@ DATA=$E2E_ROOT/data                 # daemon data-roots, registry storage
 XROOT=$E2E_ROOT/x                   # daemon exec-roots (short: containerd socket lives there)
 ETC=$E2E_ROOT/etc
 VERSIONS=$PKG/versions.txt
-APT_PKGS=(containerd runc tini docker-registry busybox-static jq curl buildah)
+APT_PKGS=(containerd runc tini docker-registry busybox-static jq curl buildah patch xz-utils)
+BUILDKIT_SH=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/buildkit-image.sh
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 WAITING_FOR=()
 BASE_APPLETS=(sh echo sleep cat ls mkdir cp touch date env printf test wc rm true)
@@ -81,7 +87,7 @@ die() { log "ERROR: $*"; exit 1; }
 need_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
 
 # ------------------------------------------------------------------ per-daemon facts
-daemon_known() { case $1 in cd | classic | d20) return 0 ;; *) return 1 ;; esac; }
+daemon_known() { case $1 in cd | classic | classic2 | d20) return 0 ;; *) return 1 ;; esac; }
 sock() { echo "$RUN/$1.sock"; }
 bin_dir() { if [ "$1" = d20 ]; then echo "$DOCKER20_BIN_DIR"; else echo "$DOCKER_BIN_DIR"; fi; }
 dockerd_bin() { if [ "$1" = d20 ]; then echo "$D20/usr/sbin/dockerd"; else echo "$D26/usr/sbin/dockerd"; fi; }
@@ -234,13 +240,14 @@ write_versions() {
     echo "docker20-client: $("$DOCKER20_BIN_DIR/docker" --version)"
     echo "debs-docker26: $(paste -sd, "$PKG/apt-docker26/debs.txt")"
     echo "debs-docker20: $(paste -sd, "$PKG/apt-docker20/debs.txt")"
+    cat "$PKG/buildkit/versions.txt"
   } >"$VERSIONS.tmp"
   mv "$VERSIONS.tmp" "$VERSIONS"
 }
 
 cmd_install() {
   need_root
-  local t0 missing=() p mirror='' sec sources changed=0
+  local t0 missing=() p mirror='' sec sources changed=0 stamp
   t0=$(now)
   for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
@@ -253,12 +260,9 @@ cmd_install() {
     changed=1
   fi
 
-  if [ ! -x "$D26/usr/sbin/dockerd" ] || [ ! -x "$DOCKER_BIN_DIR/docker" ] ||
-    [ ! -x "$D26/usr/libexec/docker/cli-plugins/docker-buildx" ] || [ ! -x "$D20/usr/sbin/dockerd" ]; then
-    mirror=$(apt_mirror)
-    [ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list(.d); set E2E_APT_MIRROR"
-    [ -r "$KEYRING" ] || die "$KEYRING missing (apt-get install debian-archive-keyring)"
-  fi
+  mirror=$(apt_mirror)
+  [ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list(.d); set E2E_APT_MIRROR"
+  [ -r "$KEYRING" ] || die "$KEYRING missing (apt-get install debian-archive-keyring)"
   if [ ! -x "$D26/usr/sbin/dockerd" ] || [ ! -x "$DOCKER_BIN_DIR/docker" ] ||
     [ ! -x "$D26/usr/libexec/docker/cli-plugins/docker-buildx" ]; then
     log "downloading docker.io docker-cli docker-buildx from Debian $E2E_DOCKER_SUITE ($mirror)"
@@ -276,9 +280,13 @@ deb [signed-by=$KEYRING] $sec bookworm-security main"
     fetch_private "$PKG/apt-docker20" "$D20" "$sources" docker.io
     changed=1
   fi
+  # the BuildKit image: rebuilt only when buildkit-image.sh or its lock file changed
+  stamp=$(cat "$PKG/buildkit/stamp" 2>/dev/null || true)
+  E2E_ROOT=$E2E_ROOT E2E_APT_MIRROR=$mirror bash "$BUILDKIT_SH" ensure
+  [ "$stamp" = "$(cat "$PKG/buildkit/stamp")" ] || changed=1
   mkdir -p "$DOCKER_CONFIG_DIR/cli-plugins"
   ln -sfn "$D26/usr/libexec/docker/cli-plugins/docker-buildx" "$DOCKER_CONFIG_DIR/cli-plugins/docker-buildx"
-  if [ "$changed" = 1 ] || [ ! -s "$VERSIONS" ]; then write_versions; fi
+  if [ "$changed" = 1 ] || [ ! -s "$VERSIONS" ] || ! grep -q '^buildkit-image:' "$VERSIONS"; then write_versions; fi
 
   grep -q '^dockerd26: Docker version 26\.' "$VERSIONS" || log "WARNING: expected dockerd 26.x: $(grep '^dockerd26' "$VERSIONS")"
   grep -q '^buildx: .* v\?0\.13\.' "$VERSIONS" || log "WARNING: expected buildx 0.13.x: $(grep '^buildx' "$VERSIONS")"
@@ -301,6 +309,11 @@ EOF
   cat >"$ETC/classic.json" <<EOF
 { "storage-driver": "overlay2",
   "containerd-namespace": "cib-classic", "containerd-plugins-namespace": "cib-classic-plugins",
+  $common }
+EOF
+  cat >"$ETC/classic2.json" <<EOF
+{ "storage-driver": "overlay2",
+  "containerd-namespace": "cib-classic2", "containerd-plugins-namespace": "cib-classic2-plugins",
   $common }
 EOF
   cat >"$ETC/d20.json" <<EOF
@@ -335,7 +348,7 @@ start_registry() {
   echo "$!" >"$RUN/registry.pid"
 }
 
-start_daemon() {  # $1 = cd|classic|d20; a fresh, empty data-root every time it starts
+start_daemon() {  # $1 = cd|classic|classic2|d20; a fresh, empty data-root every time it starts
   local name=$1 bin
   bin=$(dockerd_bin "$name")
   [ -x "$bin" ] || die "$bin missing: run 'env.sh install' first"
@@ -418,6 +431,8 @@ cmd_up() {
   for name in "${daemons[@]}"; do start_daemon "$name"; done
   wait_ready "${daemons[@]}"
   push_base "${daemons[0]}"
+  [ -s "$PKG/buildkit/image/digest" ] || die "no BuildKit image: run 'env.sh install' first"
+  log "BuildKit image $(E2E_ROOT=$E2E_ROOT bash "$BUILDKIT_SH" push "$REGISTRY")"
   log "up in $(since "$t0")s: registry $REGISTRY, daemons ${daemons[*]} (eval \"\$(bash $0 vars)\")"
 }
 
@@ -426,7 +441,7 @@ cmd_down() {
   t0=$(now)
   # all at once: TERM everything we started, then wait (dockerd stops its own containerd)
   pids=()
-  for name in d20 classic cd; do
+  for name in d20 classic2 classic cd; do
     if pid=$(live_pid "$RUN/$name.pid" "$(daemon_sig "$name")"); then pids+=("$pid"); fi
   done
   if pid=$(live_pid "$RUN/registry.pid" "$(registry_sig)"); then pids+=("$pid"); fi
@@ -464,16 +479,20 @@ cmd_clean() {
 # prune: delete containers, images, build cache (measured ~0.2-0.3 s; verified by `smoke`: a rebuild
 # without --cache-from shows no CACHED step afterwards). restart: new dockerd with an empty data-root.
 cmd_reset_daemon() {
-  local name=${1:-} mode=${2:-$E2E_RESET_MODE} t0
-  daemon_known "$name" || die "usage: env.sh reset-daemon cd|classic|d20 [prune|restart]"
+  local name=${1:-} mode=${2:-$E2E_RESET_MODE} t0 ids
+  daemon_known "$name" || die "usage: env.sh reset-daemon cd|classic|classic2|d20 [prune|restart]"
   t0=$(now)
   case $mode in
     prune)
       live_pid "$RUN/$name.pid" "$(daemon_sig "$name")" >/dev/null || die "daemon $name is not running"
-      dk "$name" container prune -f >/dev/null
+      # running containers too (a docker-container builder), and their volumes (its state)
+      read -r -a ids <<<"$(dk "$name" ps -aq | paste -sd' ')"
+      [ ${#ids[@]} -eq 0 ] || dk "$name" rm -f -v "${ids[@]}" >/dev/null
+      if [ "$name" = d20 ]; then dk "$name" volume prune -f >/dev/null; else dk "$name" volume prune -a -f >/dev/null; fi
       dk "$name" image prune -a -f >/dev/null
       dk "$name" builder prune -a -f >/dev/null
       [ -z "$(dk "$name" image ls -aq)" ] || die "images left on $name after prune"
+      [ -z "$(dk "$name" ps -aq)$(dk "$name" volume ls -q)" ] || die "containers or volumes left on $name after prune"
       ;;
     restart)
       stop_pidfile "$RUN/$name.pid" "$(daemon_sig "$name")"
@@ -552,7 +571,7 @@ cmd_status() {
   if pid=$(live_pid "$RUN/registry.pid" "$(registry_sig)"); then
     echo "registry  running pid $pid  http://$REGISTRY/v2/ $(registry_up && echo ok || echo 'not answering')"
   else echo "registry  stopped"; fi
-  for name in cd classic d20; do
+  for name in cd classic classic2 d20; do
     if pid=$(live_pid "$RUN/$name.pid" "$(daemon_sig "$name")"); then
       echo "$(printf '%-9s' "$name") running pid $pid  $(daemon_sig "$name")  $(dk "$name" info --format 'docker {{.ServerVersion}} driver={{.Driver}}' 2>/dev/null || echo 'not answering')"
     else echo "$(printf '%-9s' "$name") stopped"; fi
@@ -566,6 +585,8 @@ cmd_vars() {
   printf 'export DOCKER_CONFIG=%q\n' "$DOCKER_CONFIG_DIR"
   printf 'export DOCKER_HOST_CD=%q\n' "unix://$(sock cd)"
   printf 'export DOCKER_HOST_CLASSIC=%q\n' "unix://$(sock classic)"
+  printf 'export DOCKER_HOST_CLASSIC2=%q\n' "unix://$(sock classic2)"
+  if [ -s "$PKG/buildkit/image/digest" ]; then printf 'export BUILDKIT_IMAGE=%q\n' "$(E2E_ROOT=$E2E_ROOT bash "$BUILDKIT_SH" ref "$REGISTRY")"; fi
   printf 'export DOCKER_HOST_D20=%q\n' "unix://$(sock d20)"
 }
 
@@ -586,6 +607,7 @@ main() {
     smoke) cmd_smoke ;;
     reset-daemon) cmd_reset_daemon "$@" ;;
     clean) cmd_clean ;;
+    buildkit-lock) E2E_ROOT=$E2E_ROOT E2E_APT_MIRROR=$(apt_mirror) bash "$BUILDKIT_SH" lock ;;
     *) usage ;;
   esac
 }

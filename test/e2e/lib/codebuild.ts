@@ -1,6 +1,10 @@
 /**
  * Runs buildspec phases the way CodeBuild does, on this machine.
  *
+ * Like CodeBuild's log agent, the runner reads the build's output through a pipe; it writes it
+ * unchanged to the log file and, with the arrival time of each line (ms since the epoch), to a
+ * timed copy from which the harness derives per-phase times.
+ *
  * CodeBuild (buildspec 0.2, `env.shell: bash`) runs the commands of each phase in order and
  * stops the phase at the first command that exits non-zero; with `on-failure: ABORT` the build
  * ends there. Between commands it carries the working directory and the shell's scalar
@@ -11,6 +15,7 @@
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { StringDecoder } from 'string_decoder';
 
 export interface BuildSpecPhases {
   readonly [phase: string]: { readonly 'commands'?: string[]; readonly 'on-failure'?: string } | undefined;
@@ -28,6 +33,12 @@ export interface RunOptions {
   readonly logFile: string;
 }
 
+/** One line of the build's output and when the runner read it. */
+export interface TimedLine {
+  readonly ms: number;
+  readonly line: string;
+}
+
 export interface RunResult {
   /** 0 when every command succeeded, else the failing command's exit status. */
   readonly exitCode: number;
@@ -36,6 +47,8 @@ export interface RunResult {
   /** Scalar variables at the end of the build. */
   readonly variables: Record<string, string>;
   readonly seconds: number;
+  /** The output of this run, line by line, with arrival times. */
+  readonly timed: TimedLine[];
 }
 
 const PHASE_ORDER = ['install', 'pre_build', 'build', 'post_build'];
@@ -75,6 +88,8 @@ exit $__cib_rc
  * `<exit status> <command number>` to $__cib_work/result and stops (on-failure: ABORT).
  */
 const DRIVER = `
+# one stream, in order: the runner reads stdout only
+exec 2>&1
 # the commands' shells get the SHLVL a shell started by Node would get
 SHLVL=$((SHLVL - 1))
 __cib_phase() {
@@ -126,16 +141,28 @@ export async function runBuildSpec(options: RunOptions): Promise<RunResult> {
   fs.writeFileSync(driver, [DRIVER, ...steps, ''].join('\n'));
 
   const out = fs.openSync(options.logFile, 'a');
+  const timed: TimedLine[] = [];
+  let partial = '';
+  const decoder = new StringDecoder('utf8');
   // Asynchronous, so that two builds can run at the same time (the concurrency fault).
   const status = await new Promise<string | number>((resolve) => {
     const child = spawn('bash', ['--noprofile', '--norc', driver], {
       env: { ...options.env, __cib_state: state, __cib_cwd: cwd, __cib_work: options.workDir },
-      stdio: ['ignore', out, out],
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    child.stdout.on('data', (chunk: Buffer) => {
+      fs.writeSync(out, chunk);
+      const ms = Date.now();
+      const lines = (partial + decoder.write(chunk)).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) timed.push({ ms, line });
     });
     child.on('close', (code, signal) => resolve(code ?? signal ?? 'unknown'));
     child.on('error', (e) => resolve(e.message));
   });
+  if (partial) timed.push({ ms: Date.now(), line: partial });
   fs.closeSync(out);
+  fs.writeFileSync(path.join(options.workDir, 'timed.log'), timed.map((t) => `${t.ms} ${t.line}\n`).join(''));
   if (status !== 0) {
     throw new Error(`the buildspec runner itself failed (${status}); see ${options.logFile}`);
   }
@@ -147,7 +174,7 @@ export async function runBuildSpec(options: RunOptions): Promise<RunResult> {
     exitCode = rc;
     failedCommand = commands[i];
   }
-  return { exitCode, failedCommand, variables: readState(state), seconds: (Date.now() - t0) / 1000 };
+  return { exitCode, failedCommand, variables: readState(state), seconds: (Date.now() - t0) / 1000, timed };
 }
 
 /** Reads the scalar variables saved by the wrapper (a bash `declare -p` dump). */

@@ -1,4 +1,5 @@
 /** The harness's own outputs: a markdown table and an SVG chart, drawn from its measurements. */
+import { PhaseTimes } from './phases';
 
 export interface RoundResult {
   readonly config: string;
@@ -10,6 +11,31 @@ export interface RoundResult {
   readonly cacheable: number;
   readonly seconds: number;
   readonly digest: string;
+  readonly phases?: PhaseTimes;
+}
+
+const PHASES: [keyof PhaseTimes, string][] = [
+  ['builderStart', 'builder start'], ['cacheImport', 'cache import'], ['build', 'build'], ['push', 'push'],
+  ['cacheExport', 'cache export'], ['total', 'whole buildspec'],
+];
+
+/** Per configuration: the cold round (1) and the mean of the warm app-change rounds (2-5), per phase. */
+export function phaseTable(results: RoundResult[], configs: string[]): string {
+  const lines = [`| configuration | round | ${PHASES.map(([, h]) => h).join(' | ')} | rest (logins, report) |`, `|---|---|${PHASES.map(() => '---').join('|')}|---|`];
+  const fmt = (xs: (number | undefined)[]) => {
+    const v = xs.filter((x): x is number => x !== undefined);
+    return v.length === 0 ? '-' : (v.reduce((a, x) => a + x, 0) / v.length).toFixed(1);
+  };
+  for (const c of configs) {
+    const rs = results.filter((x) => x.config === c && x.exitCode === 0 && x.phases);
+    for (const [label, rounds] of [['cold (1)', [1]], ['warm (2-5)', [2, 3, 4, 5]]] as const) {
+      const sel = rs.filter((x) => (rounds as readonly number[]).includes(x.round));
+      if (sel.length === 0) continue;
+      const rest = sel.map((x) => x.phases!.total - PHASES.reduce((a, [k]) => (k === 'total' ? a : a + (x.phases![k] ?? 0)), 0));
+      lines.push(`| ${c} | ${label} | ${PHASES.map(([k]) => fmt(sel.map((x) => x.phases![k]))).join(' | ')} | ${fmt(rest)} |`);
+    }
+  }
+  return lines.join('\n');
 }
 
 export function markdownTable(rounds: { round: number; scenario: string }[], configs: string[], results: RoundResult[]): string {

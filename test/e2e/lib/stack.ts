@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { App, Stack, aws_ecr_assets as ecr_assets, aws_secretsmanager as secretsmanager } from 'aws-cdk-lib';
+import { RepositorySettings } from './ecr-proxy';
 import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild } from '../../../src';
 
 export interface SynthesizedProject {
@@ -13,6 +14,8 @@ export interface SynthesizedProject {
   readonly buildSpec: any;
   /** Project environment variables; a value that is a CloudFormation expression is `undefined`. */
   readonly environment: Record<string, string | undefined>;
+  /** The construct's repositories' tag mutability, as the template creates them (for the ECR proxy). */
+  readonly repositories: { readonly image: RepositorySettings; readonly cache?: RepositorySettings };
 }
 
 /** One CachedImageBuild of the test stack. */
@@ -22,11 +25,15 @@ export interface BuildDefinition {
   /** Pass the build secret `api_token` (from Secrets Manager). */
   readonly secret?: boolean;
   /**
-   * Registry strategy with a `docker-container` builder from this image instead of the engine's
-   * builder (used to show what happens when the BuildKit image cannot be pulled).
+   * Registry strategy: a `docker-container` builder from this image (the default builder; an
+   * image that cannot be pulled shows what happens then). Without it: the engine's own builder.
    */
   readonly builderImage?: string;
   readonly fallbackToEngineBuilder?: boolean;
+  /** `BuildxBuilder.dockerContainer({ network })`. */
+  readonly builderNetwork?: string;
+  /** `BuildxBuilder.dockerContainer({ buildkitdConfig })`. */
+  readonly buildkitdConfig?: string;
 }
 
 /**
@@ -34,8 +41,9 @@ export interface BuildDefinition {
  * CodeBuild project as CodeBuild would see it.
  *
  * What the harness must set differently from CodeBuild is set as construct options (see README):
- * - registry: the engine's own builder (containerd image store) instead of a docker-container
- *   builder, whose BuildKit image would come from Docker Hub;
+ * - registry, docker-container builder: the BuildKit image from the local registry (not Docker
+ *   Hub), the host's network and a buildkitd configuration for the plain-HTTP local registries;
+ * - registry, second configuration: the engine's own builder (containerd image store);
  * - RUN steps without network (`networkMode: NONE`): the local engines have no bridge network.
  */
 export function synthesize(outdir: string, baseImage: string, builds: Record<string, BuildDefinition>): Record<string, SynthesizedProject> {
@@ -43,7 +51,12 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
   const stack = new Stack(app, 'CachedImageBuildE2e', { env: { account: '123456789012', region: 'us-east-1' } });
   for (const [id, def] of Object.entries(builds)) {
     const builder = def.builderImage !== undefined
-      ? BuildxBuilder.dockerContainer({ image: def.builderImage, fallbackToEngineBuilder: def.fallbackToEngineBuilder })
+      ? BuildxBuilder.dockerContainer({
+        image: def.builderImage,
+        fallbackToEngineBuilder: def.fallbackToEngineBuilder,
+        network: def.builderNetwork,
+        buildkitdConfig: def.buildkitdConfig,
+      })
       : BuildxBuilder.currentDriver();
     const cache = {
       registry: () => CacheStrategy.registry({ builder }),
@@ -79,7 +92,17 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
       if (!['PLAINTEXT', 'SECRETS_MANAGER', 'PARAMETER_STORE'].includes(v.Type)) throw new Error(`unexpected variable type ${v.Type} for ${v.Name}`);
       environment[v.Name] = v.Type === 'PLAINTEXT' && typeof v.Value === 'string' ? v.Value : undefined;
     }
-    out[id] = { logicalId, buildSpec: JSON.parse(resource.Properties.Source.BuildSpec), environment };
+    const repository = (prefix: string): RepositorySettings | undefined => {
+      const r = Object.entries<any>(template.Resources).find(([k, v]) => v.Type === 'AWS::ECR::Repository' && k.startsWith(`${id}${prefix}`))?.[1];
+      if (!r) return undefined;
+      const filters = (r.Properties.ImageTagMutabilityExclusionFilters ?? []).map((f: any) => ({
+        filterType: f.ImageTagMutabilityExclusionFilterType, filter: f.ImageTagMutabilityExclusionFilterValue,
+      }));
+      return { imageTagMutability: r.Properties.ImageTagMutability ?? 'MUTABLE', ...(filters.length ? { imageTagMutabilityExclusionFilters: filters } : {}) };
+    };
+    const image = repository('Repository');
+    if (!image) throw new Error(`no ECR repository for ${id} in the template`);
+    out[id] = { logicalId, buildSpec: JSON.parse(resource.Properties.Source.BuildSpec), environment, repositories: { image, cache: repository('CacheRepository') } };
   }
   return out;
 }

@@ -1,10 +1,13 @@
 /**
- * Command-line arguments of `cdk-cached-image-build doctor`. Pure: no AWS, no I/O.
+ * Command-line arguments of `cdk-cached-image-build-doctor`. Pure: no AWS, no I/O.
  */
 import { parseArgs } from 'node:util';
-import { ECR_REPOSITORY_NAME_PATTERN, branchToTag } from '../ecr-naming';
+import { ECR_REPOSITORY_NAME_PATTERN, branchToTag } from './tags';
 
-export const SYNOPSIS = 'Usage: cdk-cached-image-build doctor --repository NAME --cache-repository NAME [options]';
+/** The program's name, as installed by the package's bin entry. */
+export const PROGRAM = 'cdk-cached-image-build-doctor';
+
+export const SYNOPSIS = `Usage: ${PROGRAM} --repository NAME --cache-repository NAME [options]`;
 
 export const USAGE = `${SYNOPSIS}
 
@@ -88,7 +91,7 @@ function parseCount(flag: string, value: string | undefined, fallback: number, m
   return Number(value);
 }
 
-/** Parses the arguments after the program name (`doctor --repository api ...`). */
+/** Parses the arguments after the program name (`--repository api ...`). */
 export function parseDoctorArgs(argv: readonly string[]): ParsedArgs {
   let parsed;
   try {
@@ -114,15 +117,9 @@ export function parseDoctorArgs(argv: readonly string[]): ParsedArgs {
     return { kind: 'error', message: (e as Error).message };
   }
   const { values, positionals } = parsed;
-  if (values.help || (positionals.length === 1 && positionals[0] === 'help')) return { kind: 'help' };
-  if (positionals.length === 0) {
-    return { kind: 'error', message: 'missing command: the only command is `doctor`' };
-  }
-  if (positionals[0] !== 'doctor') {
-    return { kind: 'error', message: `unknown command '${positionals[0]}': the only command is \`doctor\`` };
-  }
-  if (positionals.length > 1) {
-    return { kind: 'error', message: `unexpected argument '${positionals[1]}'` };
+  if (values.help) return { kind: 'help' };
+  if (positionals.length > 0) {
+    return { kind: 'error', message: `unexpected argument '${positionals[0]}' (every option is a --flag)` };
   }
 
   const missing = ['repository', 'cache-repository'].filter((f) => values[f as 'repository'] === undefined);

@@ -18,6 +18,7 @@ import {
   RepositoryNotFoundException,
 } from '@aws-sdk/client-ecr';
 import { AwsClientStub } from 'aws-sdk-client-mock';
+import { constructPolicy } from './construct-policy';
 
 export const ACCOUNT = '123456789012';
 export const REGION = 'us-east-1';
@@ -312,28 +313,7 @@ export function serve(mock: AwsClientStub<ECRClient>, registry: FakeRegistry): v
  * 14 days), as CloudFormation hands it to ECR. test/doctor/lifecycle.test.ts checks it against
  * the synthesized template.
  */
-export const CONSTRUCT_POLICY = JSON.stringify({
-  rules: [
-    {
-      rulePriority: 1,
-      description: 'Never expire the default branch cache (main)',
-      selection: { tagStatus: 'tagged', tagPatternList: ['main'], countType: 'imageCountMoreThan', countNumber: 1 },
-      action: { type: 'expire' },
-    },
-    {
-      rulePriority: 2,
-      description: 'Expire replaced cache manifests (untagged) after 1 day',
-      selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countNumber: 1, countUnit: 'days' },
-      action: { type: 'expire' },
-    },
-    {
-      rulePriority: 3,
-      description: 'Expire other branches\' caches 14 days after their last push',
-      selection: { tagStatus: 'any', countType: 'sinceImagePushed', countNumber: 14, countUnit: 'days' },
-      action: { type: 'expire' },
-    },
-  ],
-});
+export const CONSTRUCT_POLICY = constructPolicy();
 
 export function cacheImage(tag: string, pushedAt: Date, extra: Partial<FakeImage> = {}): FakeImage {
   const manifest = extra.manifest ?? cacheManifest(tag);

@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 /**
- * `cdk-cached-image-build doctor`: explains why the layer cache of a CachedImageBuild might not hit.
- * Not part of the construct API (not exported from the package's index).
+ * `cdk-cached-image-build-doctor`: explains why the layer cache of a CachedImageBuild might not hit.
  */
 import { ECRClient, ECRClientConfig } from '@aws-sdk/client-ecr';
-import { REGION_PATTERN, SYNOPSIS, USAGE, parseDoctorArgs } from './args';
+import { PROGRAM, REGION_PATTERN, SYNOPSIS, USAGE, parseDoctorArgs } from './args';
 import { DoctorAbort, classifyCallError } from './aws-errors';
 import { runDoctor } from './checks';
 import { renderHuman, renderJson, renderJsonAbort } from './render';
@@ -50,7 +49,7 @@ export async function main(argv: readonly string[], io: CliIo = PROCESS_IO): Pro
     return EXIT_HEALTHY;
   }
   if (parsed.kind === 'error') {
-    io.stderr(`cdk-cached-image-build: ${parsed.message}\n${SYNOPSIS}\nRun 'cdk-cached-image-build doctor --help' for the options.\n`);
+    io.stderr(`${PROGRAM}: ${parsed.message}\n${SYNOPSIS}\nRun '${PROGRAM} --help' for the options.\n`);
     return EXIT_COULD_NOT_CHECK;
   }
   const options = parsed.options;
@@ -78,7 +77,7 @@ export async function main(argv: readonly string[], io: CliIo = PROCESS_IO): Pro
     const message = e instanceof DoctorAbort
       ? e.message
       : `unexpected error: ${(e as Error)?.stack ?? String(e)}`;
-    io.stderr(`cdk-cached-image-build doctor: could not check: ${message}\n`);
+    io.stderr(`${PROGRAM}: could not check: ${message}\n`);
     if (options.json) io.stdout(renderJsonAbort(message, EXIT_COULD_NOT_CHECK));
     return EXIT_COULD_NOT_CHECK;
   }

@@ -1,6 +1,6 @@
-import { parseDoctorArgs } from '../../src/doctor/args';
+import { parseDoctorArgs } from '../src/args';
 
-const REQUIRED = ['doctor', '--repository', 'api', '--cache-repository', 'api-cache'];
+const REQUIRED = ['--repository', 'api', '--cache-repository', 'api-cache'];
 
 describe('parseDoctorArgs', () => {
   test('the required flags and the defaults', () => {
@@ -47,7 +47,6 @@ describe('parseDoctorArgs', () => {
 
   test('repository URIs give the account and the region', () => {
     const parsed = parseDoctorArgs([
-      'doctor',
       '--repository', '123456789012.dkr.ecr.eu-central-1.amazonaws.com/team/api:latest',
       '--cache-repository', '210987654321.dkr.ecr.eu-central-1.amazonaws.com/team/api-cache',
     ]);
@@ -60,25 +59,23 @@ describe('parseDoctorArgs', () => {
   test.each([
     ['-h'],
     ['--help'],
-    ['help'],
-    ['doctor', '--help'],
+    ['--repository', 'api', '--help'],
   ])('%j asks for help', (...argv) => {
     expect(parseDoctorArgs(argv)).toEqual({ kind: 'help' });
   });
 
   test.each([
-    [[], 'missing command: the only command is `doctor`'],
-    [['check'], "unknown command 'check': the only command is `doctor`"],
-    [['doctor'], 'missing required --repository and --cache-repository'],
-    [['doctor', '--repository', 'api'], 'missing required --cache-repository'],
+    [['doctor', '--repository', 'api', '--cache-repository', 'api-cache'], "unexpected argument 'doctor' (every option is a --flag)"],
+    [[], 'missing required --repository and --cache-repository'],
+    [['--repository', 'api'], 'missing required --cache-repository'],
     [[...REQUIRED, 'extra'], "unexpected argument 'extra'"],
     [[...REQUIRED, '--verbose'], "Unknown option '--verbose'"],
     [[...REQUIRED, '--region'], "Option '--region <value>' argument missing"],
     [[...REQUIRED, '--region', 'moon-1'], "--region: 'moon-1' is not an AWS region name (like us-east-1 or eu-west-2)"],
     [[...REQUIRED, '--region', 'US-EAST-1'], "--region: 'US-EAST-1' is not an AWS region name"],
-    [['doctor', '--repository', 'API', '--cache-repository', 'api-cache'], "--repository: 'API' is not an ECR repository name"],
-    [['doctor', '--repository', 'api', '--cache-repository', 'a'], "--cache-repository: 'a' is not an ECR repository name"],
-    [['doctor', '--repository', '123456789012.dkr.ecr.us-east-1.amazonaws.com/api', '--cache-repository', 'api-cache', '--region', 'eu-west-1'],
+    [['--repository', 'API', '--cache-repository', 'api-cache'], "--repository: 'API' is not an ECR repository name"],
+    [['--repository', 'api', '--cache-repository', 'a'], "--cache-repository: 'a' is not an ECR repository name"],
+    [['--repository', '123456789012.dkr.ecr.us-east-1.amazonaws.com/api', '--cache-repository', 'api-cache', '--region', 'eu-west-1'],
       'the repositories and --region name different regions (eu-west-1, us-east-1)'],
     [[...REQUIRED, '--default-branch', '///'], "--default-branch: '///' has no character that can start an ECR tag"],
     [[...REQUIRED, '--branch', ''], '--branch must not be empty'],

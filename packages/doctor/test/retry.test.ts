@@ -6,8 +6,8 @@ import { Readable } from 'stream';
 import { DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { ACCOUNT, NOW, REGION } from './fixtures';
 import { BASE_ARGS, check, optionsFrom } from './helpers';
-import { runDoctor } from '../../src/doctor/checks';
-import { createEcrClient } from '../../src/doctor/cli';
+import { runDoctor } from '../src/checks';
+import { createEcrClient } from '../src/cli';
 
 describe('retries (the real SDK client, a fake HTTP handler)', () => {
   const throttledResponse = () => ({

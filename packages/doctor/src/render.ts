@@ -1,6 +1,7 @@
 /**
  * The report for people (a verdict per check, wrapped text) and for scripts (JSON).
  */
+import { PROGRAM } from './args';
 import { CheckResult, CheckStatus, DoctorReport, countByStatus, exitCodeOf, verdictOf } from './report';
 
 const WIDTH = 100;
@@ -50,7 +51,7 @@ function plural(n: number, word: string): string {
 export function renderHuman(report: DoctorReport): string {
   const t = report.target;
   const lines = [
-    'cdk-cached-image-build doctor',
+    PROGRAM,
     `  region            ${t.region}`,
     `  repository        ${t.repository}`,
     `  cache repository  ${t.cacheRepository}`,

@@ -1,18 +1,5 @@
-import { App, Duration, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import { CONSTRUCT_POLICY } from './fixtures';
-import { CachedImageBuild } from '../../src';
-import { imageFate, parseLifecyclePolicy, ruleSelects, wildcardMatches } from '../../src/doctor/lifecycle';
-import { branchToTag } from '../../src/ecr-naming';
-
-/** The cache repository's lifecycle policy text in a synthesized CachedImageBuild. */
-function synthesizedPolicy(props: { defaultBranch?: string; cacheRetention?: Duration } = {}): string {
-  const stack = new Stack(new App(), 'TestStack', { env: { account: '123456789012', region: 'us-east-1' } });
-  new CachedImageBuild(stack, 'Api', { repositoryName: 'api', ...props });
-  const repos = Template.fromStack(stack).findResources('AWS::ECR::Repository', { Properties: { RepositoryName: 'api-cache' } });
-  const [repo] = Object.values(repos);
-  return repo.Properties.LifecyclePolicy.LifecyclePolicyText;
-}
+import { constructPolicy } from './construct-policy';
+import { imageFate, parseLifecyclePolicy, ruleSelects, wildcardMatches } from '../src/lifecycle';
 
 describe('wildcardMatches', () => {
   test.each([
@@ -104,24 +91,15 @@ describe('parseLifecyclePolicy', () => {
   });
 });
 
+// The construct repository's test/doctor-agreement.test.ts checks constructPolicy() against the policy
+// the construct synthesizes, for these and other props.
 describe("the construct's own cache lifecycle policy", () => {
-  test('is the policy the fake registry serves', () => {
-    expect(JSON.parse(synthesizedPolicy())).toEqual(JSON.parse(CONSTRUCT_POLICY));
+  test('never expires the default-branch cache', () => {
+    expect(imageFate(parseLifecyclePolicy(constructPolicy()), ['main']).kind).toEqual('kept');
   });
 
-  test.each(['main', 'release/2.x', 'refs/heads/trunk'])('never expires the default-branch cache (defaultBranch %j)', (defaultBranch) => {
-    // GIVEN
-    const rules = parseLifecyclePolicy(synthesizedPolicy({ defaultBranch }));
-
-    // WHEN
-    const fate = imageFate(rules, [branchToTag(defaultBranch)]);
-
-    // THEN
-    expect(fate.kind).toEqual('kept');
-  });
-
-  test('expires other branches cacheRetention days after their last push', () => {
-    const rules = parseLifecyclePolicy(synthesizedPolicy({ cacheRetention: Duration.days(5) }));
+  test('expires other branches cacheRetention days after their last push, replaced manifests after a day', () => {
+    const rules = parseLifecyclePolicy(constructPolicy({ cacheRetentionDays: 5 }));
     expect(imageFate(rules, ['feature-login'])).toMatchObject({ kind: 'age', limit: 5, rule: { rulePriority: 3 } });
     expect(imageFate(rules, [])).toMatchObject({ kind: 'age', limit: 1, rule: { rulePriority: 2 } });
   });

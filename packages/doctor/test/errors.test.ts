@@ -2,7 +2,7 @@ import { ECRClient } from '@aws-sdk/client-ecr';
 import { mockClient } from 'aws-sdk-client-mock';
 import { accessDenied, healthyRegistry, noCredentials, throttled } from './fixtures';
 import { BASE_ARGS, check, doctor, runCli } from './helpers';
-import { main } from '../../src/doctor/cli';
+import { main } from '../src/cli';
 
 const ecr = mockClient(ECRClient);
 
@@ -61,7 +61,7 @@ describe('errors that stop the doctor (exit 2)', () => {
     try {
       // WHEN: the CLI's own client factory
       let stderr = '';
-      const code = await main(['doctor', '--repository', 'api', '--cache-repository', 'api-cache'], {
+      const code = await main(['--repository', 'api', '--cache-repository', 'api-cache'], {
         stdout: () => undefined,
         stderr: (t) => { stderr += t; },
       });

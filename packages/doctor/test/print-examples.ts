@@ -3,7 +3,7 @@
  * entry point, ECR mocked. The README's example output comes from here (readme.test.ts checks that
  * it still matches):
  *
- *   npx ts-node --project test/tsconfig.json test/doctor/print-examples.ts
+ *   npx projen examples
  */
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { mockClient } from 'aws-sdk-client-mock';

@@ -4,12 +4,12 @@
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { AwsClientStub } from 'aws-sdk-client-mock';
 import { FakeRegistry, NOW, REGION, serve } from './fixtures';
-import { DoctorOptions, parseDoctorArgs } from '../../src/doctor/args';
-import { runDoctor } from '../../src/doctor/checks';
-import { main } from '../../src/doctor/cli';
-import { CheckResult, DoctorReport } from '../../src/doctor/report';
+import { DoctorOptions, PROGRAM, parseDoctorArgs } from '../src/args';
+import { runDoctor } from '../src/checks';
+import { main } from '../src/cli';
+import { CheckResult, DoctorReport } from '../src/report';
 
-export const BASE_ARGS = ['doctor', '--repository', 'api', '--cache-repository', 'api-cache', '--region', REGION];
+export const BASE_ARGS = ['--repository', 'api', '--cache-repository', 'api-cache', '--region', REGION];
 
 export function optionsFrom(args: string[]): DoctorOptions {
   const parsed = parseDoctorArgs(args);
@@ -57,10 +57,10 @@ export async function runCli(mock: AwsClientStub<ECRClient> | undefined, registr
   return { code, stdout, stderr };
 }
 
-/** The example arguments of the README. */
-export const EXAMPLE_ARGS = ['doctor', '--repository', 'api', '--cache-repository', 'api-cache', '--region', 'us-east-1', '--branch', 'feature/login'];
+/** The example arguments of the README's example output. */
+export const EXAMPLE_ARGS = ['--repository', 'api', '--cache-repository', 'api-cache', '--region', 'us-east-1', '--branch', 'feature/login'];
 
-/** A run as a terminal shows it: the command, its output, its exit code (the README's examples). */
+/** A run as a terminal shows it: the command, its output, its exit code (the README's example output). */
 export function transcript(args: string[], run: CliRun): string {
-  return `$ npx cdk-cached-image-build ${args.join(' ')}\n${run.stdout}${run.stderr}$ echo $?\n${run.code}\n`;
+  return `$ npx ${PROGRAM} ${args.join(' ')}\n${run.stdout}${run.stderr}$ echo $?\n${run.code}\n`;
 }

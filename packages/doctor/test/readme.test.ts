@@ -1,0 +1,43 @@
+import { readFileSync } from 'fs';
+import * as path from 'path';
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { mockClient } from 'aws-sdk-client-mock';
+import { brokenRegistry, healthyRegistry } from './fixtures';
+import { EXAMPLE_ARGS, runCli, transcript } from './helpers';
+import { USAGE } from '../src/args';
+
+const ecr = mockClient(ECRClient);
+
+beforeEach(() => {
+  ecr.reset();
+});
+
+afterAll(() => {
+  ecr.restore();
+});
+
+/** The `text` code blocks of a `## ` section of the package's README. */
+function textBlocks(heading: string): string[] {
+  const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const section = readme.split(`\n## ${heading}\n`)[1]?.split('\n## ')[0];
+  if (section === undefined) throw new Error(`README.md has no "## ${heading}" section`);
+  return [...section.matchAll(/```text\n([\s\S]*?)```/g)].map((m) => m[1]);
+}
+
+describe('the README', () => {
+  test('shows the --help text as the CLI prints it', async () => {
+    const run = await runCli(undefined, undefined, ['--help']);
+    expect(run.stdout).toEqual(`${USAGE}\n`);
+    expect(textBlocks('Usage')).toEqual([run.stdout]);
+  });
+
+  test('example output is what the CLI prints for the healthy and the broken setup', async () => {
+    // WHEN
+    const healthy = transcript(EXAMPLE_ARGS, await runCli(ecr, healthyRegistry(), EXAMPLE_ARGS));
+    ecr.reset();
+    const broken = transcript(EXAMPLE_ARGS, await runCli(ecr, brokenRegistry(), EXAMPLE_ARGS));
+
+    // THEN
+    expect(textBlocks('Example output')).toEqual([healthy, broken]);
+  });
+});
