@@ -21,6 +21,7 @@ import { phaseTimes } from './lib/phases';
 import { Registry } from './lib/registry';
 import { RoundResult, markdownTable, phaseTable, svgChart } from './lib/report';
 import { BuildDefinition, SynthesizedProject, synthesize } from './lib/stack';
+import { modelBuild } from '../helpers/build-context-model';
 
 // ------------------------------------------------------------------ environment (from env.sh vars)
 function need(name: string): string {
@@ -549,7 +550,10 @@ function prepare(run: RoundRun): () => Promise<RoundResult> {
     }
 
     if (!cacheRepository || scenario.fault === 'unreachable-cache' || config.cacheRepository) return roundResult;
-    const branchTag = scenario.branch.replace(/[^a-zA-Z0-9._-]/g, '-');
+    // The scope the build must write, from the TypeScript model of the build context (issue 9).
+    const model = modelBuild({ defaultBranch: 'main', policy: 'push', mountSecrets: false, imageTags: ['commit', 'git-tag', 'latest'] }, r.env);
+    const branchTag = model.writeScope;
+    check(`${label}: the build's cache scope is ${branchTag}`, result.variables.CACHE_SCOPE === branchTag, `${result.variables.CACHE_SCOPE}`);
     if (scenario.readonlyCache) {
       const refused = { registry: /^#\d+ ERROR: .*405 Method Not Allowed/m, inline: /^warning: pushing the cache tag failed/m, buildah: /^warning: the build with cache export failed/m }[config.strategy as 'registry'];
       check(`${label}: the cache export was refused and the build went on`, refused.test(log));
