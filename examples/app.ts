@@ -23,14 +23,17 @@ import {
   aws_ecs as ecs,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { CacheStrategy, CachedImageBuild, ImageTag } from '../src';
+import { CacheStrategy, CachedImageBuild, ImageTag, PullRequestPolicy } from '../src';
 
 const started = process.hrtime.bigint();
 
 /** Placeholder account and region: synthesis needs no credentials and makes no lookups. */
 const env = { account: '123456789012', region: 'us-east-1' };
 
-/** Standalone build: GitHub source + webhook; every push to main and every PR builds the image. */
+/**
+ * Standalone build: GitHub source + webhook; every push to main, and every pull request opened by the
+ * team (the actor filter: a fork's pull request from anyone else does not build), builds the image.
+ */
 class StandaloneBuildStack extends Stack {
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
@@ -47,16 +50,17 @@ class StandaloneBuildStack extends Stack {
             codebuild.EventAction.PULL_REQUEST_CREATED,
             codebuild.EventAction.PULL_REQUEST_UPDATED,
             codebuild.EventAction.PULL_REQUEST_REOPENED,
-          ),
+          ).andActorAccountIs('^(1234567|7654321)$'), // the GitHub user ids of the team
         ],
       }),
       dockerfile: 'docker/Dockerfile',
       buildArgs: { NODE_ENV: 'production' },
       cache: CacheStrategy.registry(), // the default, written out for clarity
-      defaultBranch: 'main', // pull request builds fall back to main's cache
-      // Every build moves the fixed tags (default: 'latest'), pull request builds included, so this
-      // project tags with the commit only: an unmerged change never becomes 'latest'.
-      imageTags: [ImageTag.commit()],
+      defaultBranch: 'main', // pull requests read main's cache and never write it
+      // The defaults, written out: main's builds push the commit tag and move 'latest', git tags
+      // push the git tag, pull requests push only 'pr-<number>' (and get no build secrets).
+      imageTags: [ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('latest')],
+      pullRequests: PullRequestPolicy.push(),
     });
 
     new CfnOutput(this, 'RepositoryUri', { value: build.repository.repositoryUri });

@@ -18,10 +18,10 @@ export function createImageRepository(scope: Construct, options: ResolvedOptions
     repositoryName: options.repositoryName,
     imageScanOnPush: true,
     removalPolicy: RemovalPolicy.RETAIN,
-    ...(options.fixedTags.length > 0
+    ...(options.mutableTagPatterns.length > 0
       ? {
         imageTagMutability: ecr.TagMutability.IMMUTABLE_WITH_EXCLUSION,
-        imageTagMutabilityExclusionFilters: options.fixedTags.map((t) => ecr.ImageTagMutabilityExclusionFilter.wildcard(t)),
+        imageTagMutabilityExclusionFilters: options.mutableTagPatterns.map((t) => ecr.ImageTagMutabilityExclusionFilter.wildcard(t)),
       }
       : { imageTagMutability: ecr.TagMutability.IMMUTABLE }),
     encryptionKey: options.encryptionKey,
@@ -73,6 +73,7 @@ export function createProject(scope: Construct, options: ResolvedOptions, script
     },
     environmentVariables: projectEnvironment(options, script),
     timeout: options.timeout,
+    concurrentBuildLimit: options.concurrentBuildLimit,
     logging: { cloudWatch: { logGroup } },
     // The buildspec defines no test reports: no report group permissions.
     grantReportGroupPermissions: false,

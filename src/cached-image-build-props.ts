@@ -9,6 +9,7 @@ import {
 } from 'aws-cdk-lib';
 import { BuildSecret } from './build-secret';
 import { ImageTag } from './image-tag';
+import { PullRequestPolicy } from './pull-request-policy';
 import { CacheMetricsProps } from './metrics/metrics-props';
 import { CacheStrategy } from './strategies/cache-strategy';
 
@@ -145,18 +146,42 @@ export interface CachedImageBuildProps extends CacheMetricsProps {
   readonly environmentVariables?: { [name: string]: codebuild.BuildEnvironmentVariable };
 
   /**
-   * The branch whose cache every other branch falls back to. Its cache tag never expires.
+   * Maximum number of builds of the project that run at the same time; later builds queue.
+   * `1` makes two default-branch builds finish in the order they started, so `latest` cannot move
+   * back to an older commit.
+   *
+   * @default - no limit (the account's)
+   */
+  readonly concurrentBuildLimit?: number;
+
+  /**
+   * The branch whose cache every other build reads, as git names it (`main`, not `refs/heads/main`).
+   * Only a build that is not a pull request, of exactly this branch, writes its cache and moves the
+   * fixed tags; its cache tag never expires. It may not map to a tag starting with `br-`, `pr-` or
+   * `tag-` (the other builds' namespaces).
    *
    * @default 'main'
    */
   readonly defaultBranch?: string;
 
   /**
-   * Tags of the pushed image, in order; the first one is exported as `IMAGE_TAG`.
+   * Tags of the pushed image. Each kind of tag is pushed only by the builds it is meant for (see
+   * `ImageTag`); the first one a build pushes is exported as `IMAGE_TAG`. A pull request pushes
+   * `pr-<number>` instead (see `pullRequests`).
    *
-   * @default [ImageTag.commit(), ImageTag.of('latest')]
+   * @default [ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('latest')]: the commit for branch
+   * builds, the git tag for tag builds, and `latest` moved by default-branch builds
    */
   readonly imageTags?: ImageTag[];
+
+  /**
+   * What a pull-request build may do. Whatever the policy, a pull request never writes the default
+   * branch's cache, never moves a fixed tag and never pushes the commit tag.
+   *
+   * @default PullRequestPolicy.push(): push `pr-<number>`, write the cache scope `pr-<number>`,
+   * no build secrets
+   */
+  readonly pullRequests?: PullRequestPolicy;
 
   /**
    * Attach a provenance attestation (`--provenance`). Off by default: an image index with
@@ -249,12 +274,23 @@ export interface CachedImageBuildActionOptions {
   readonly variablesNamespace?: string;
 
   /**
-   * The branch being built, for the branch cache, typically a source action variable such as
-   * `sourceAction.variables.branchName`.
+   * The branch being built, typically a source action variable such as
+   * `sourceAction.variables.branchName`. Pass it when the pipeline builds several branches:
+   * without it every build counts as a build of the default branch.
    *
-   * @default - CODEBUILD_SOURCE_VERSION when it names a branch, else the default branch
+   * @default - the default branch (a pipeline that tracks one branch)
    */
   readonly branch?: string;
+
+  /**
+   * Whether this action builds pull requests (a V2 pipeline with a pull-request trigger). The build
+   * then follows `pullRequests` under the scope `pr-br-<branch>`. CodePipeline gives a build no
+   * variable that tells a pull-request execution from a push, so build pull requests in a pipeline
+   * of their own.
+   *
+   * @default false
+   */
+  readonly pullRequest?: boolean;
 
   /**
    * Run order of the action in its stage.

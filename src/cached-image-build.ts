@@ -17,12 +17,20 @@ import { ResolvedOptions, resolveOptions } from './options/resolve-options';
 import { validateNamespace } from './options/validation';
 import { BuildScriptOptions, renderBuildScript } from './script/build-script';
 import { CacheStrategy } from './strategies/cache-strategy';
+import { UNFILTERED_PULL_REQUESTS_WARNING, warnOnUnfilteredPullRequests } from './webhook-check';
 
 /**
  * Builds a Docker image in CodeBuild and pushes it to ECR with a layer cache that hits on every
  * rebuild: an application repository, a separate cache repository, and the CodeBuild project.
  */
 export class CachedImageBuild extends Construct {
+  /**
+   * Id of the synth-time warning for a webhook that builds pull requests from anyone (a filter
+   * group with a pull-request event and no `ACTOR_ACCOUNT_ID` filter). Acknowledge it with
+   * `Annotations.of(build).acknowledgeWarning(CachedImageBuild.PULL_REQUESTS_FROM_ANYONE_WARNING, reason)`.
+   */
+  public static readonly PULL_REQUESTS_FROM_ANYONE_WARNING = UNFILTERED_PULL_REQUESTS_WARNING;
+
   /** The CodeBuild project that runs the build. */
   public readonly project: codebuild.Project;
 
@@ -44,6 +52,9 @@ export class CachedImageBuild extends Construct {
   /** The default branch's cache tag, which lifecycle rules never expire. */
   public readonly defaultCacheTag: string;
 
+  /** The default branch: only a build that is not a pull request, of exactly this branch, writes its cache and moves fixed tags. */
+  public readonly defaultBranch: string;
+
   /** The CloudWatch Logs log group of the build logs. */
   public readonly logGroup: logs.ILogGroup;
 
@@ -56,6 +67,7 @@ export class CachedImageBuild extends Construct {
     const options = resolveOptions(props);
     this.cacheStrategy = options.strategy;
     this.defaultCacheTag = options.defaultCacheTag;
+    this.defaultBranch = options.defaultBranch;
 
     // 2. the repositories, then the build script (pure) that names them.
     this.repository = options.repository ?? createImageRepository(this, options);
@@ -67,6 +79,7 @@ export class CachedImageBuild extends Construct {
     // 3. the log group and the project that runs the script.
     this.logGroup = createBuildLogGroup(this, 'Logs', options.logRetention, options.encryptionKey);
     this.project = createProject(this, options, script, this.logGroup);
+    warnOnUnfilteredPullRequests(this, this.project, options.pullRequests, options.secretIds.length > 0);
 
     // 4. grants, metrics and compliance.
     this.cacheMetrics = wireGrants(this, options, this.project, { repository: this.repository, cacheRepository: this.cacheRepository });
@@ -148,9 +161,11 @@ export class CachedImageBuild extends Construct {
       outputs: options.output ? [options.output] : undefined,
       variablesNamespace,
       runOrder: options.runOrder,
-      environmentVariables: options.branch !== undefined
-        ? { CIB_BRANCH: { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value: options.branch } }
-        : undefined,
+      environmentVariables: {
+        CIB_TRIGGER: { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value: 'pipeline' },
+        CIB_BRANCH: { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value: options.branch ?? this.defaultBranch },
+        ...(options.pullRequest ? { CIB_PIPELINE_PULL_REQUEST: { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value: 'true' } } : {}),
+      },
     });
   }
 }
@@ -170,7 +185,9 @@ function buildScriptOptions(options: ResolvedOptions, repository: ecr.IRepositor
     buildArgs: options.buildArgs,
     networkMode: options.networkMode,
     platform: options.platform,
+    defaultBranch: options.defaultBranch,
     defaultCacheTag: options.defaultCacheTag,
+    pullRequests: options.pullRequests,
     imageTags: options.imageTags,
     provenance: options.provenance,
     metricsNamespace: options.metricsNamespace,

@@ -5,3 +5,4 @@ export * from './metrics/metrics-props';
 export * from './strategies/buildx-builder';
 export * from './image-tag';
 export * from './build-secret';
+export * from './pull-request-policy';

@@ -8,6 +8,7 @@ import {
   buildCommand,
   crossingDefinitions,
   markedOptions,
+  runCommands,
   pipesWithoutPipefail,
   withoutCommandSubstitutions,
 } from './helpers/build-script';
@@ -109,8 +110,10 @@ describe('command shape', () => {
     // WHEN
     const command = buildCommand(renderBuildScript(options));
 
-    // THEN: every $VAR / ${VAR} expansion sits inside double quotes
+    // THEN: every $VAR / ${VAR} expansion sits inside double quotes, except the lists the build splits
+    // on purpose (`for t in $CIB_PUSH_TAGS`): they hold ECR tag characters only (see test/build-context.*)
     const unquoted = command
+      .replace(/ in \$(CIB_PUSH_TAGS|CIB_CACHE_READ_SCOPES|CIB_INLINE_CACHE_TAGS); do /g, ' in LIST; do ')
       .replace(/"(?:[^"\\]|\\.)*"/g, '')
       .match(/\$\{?[A-Za-z_]/g);
     expect(unquoted).toBeNull();
@@ -188,23 +191,28 @@ describe('environment', () => {
     // WHEN
     const script = renderBuildScript(options);
 
-    // THEN
+    // THEN: the tags join CIB_PUSH_TAGS in the order given, each under its condition
     expect(script.environment.CIB_IMAGE_TAG_1).toEqual('stable');
     expect(script.environment.CIB_IMAGE_TAG_2).toEqual('latest');
-    expect(buildCommand(script)).toContain(
-      '--tag "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_1" --tag "$CIB_IMAGE_REPOSITORY_URI:$CIB_COMMIT_TAG" --tag "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_2"',
-    );
+    const order = ['$CIB_IMAGE_TAG_1"', '$CIB_COMMIT_TAG"', '$CIB_IMAGE_TAG_2"']
+      .map((v) => script.phases.pre_build.findIndex((c) => c.includes(`CIB_PUSH_TAGS="$CIB_PUSH_TAGS ${v}`)));
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(buildCommand(script)).toContain('"${CIB_TAGS[@]}"');
   });
 
   test.each([
-    ['the commit tag', [ImageTag.commit(), ImageTag.of('latest')], 'export IMAGE_TAG="$CIB_COMMIT_TAG"'],
-    ['the fixed tag', [ImageTag.of('latest'), ImageTag.commit()], 'export IMAGE_TAG="$CIB_IMAGE_TAG_1"'],
-  ])('exports %s as IMAGE_TAG when it comes first', (_name, imageTags, expected) => {
+    ['the commit tag', [ImageTag.commit(), ImageTag.of('latest')], 'c0ffee'],
+    ['the fixed tag', [ImageTag.of('latest'), ImageTag.commit()], 'latest'],
+  ])('exports %s as IMAGE_TAG when it comes first, in bash (a default-branch build)', (_name, imageTags, expected) => {
     // WHEN
-    const script = renderBuildScript(markedOptions({ imageTags }));
+    const script = renderBuildScript(markedOptions({ imageTags, defaultBranch: 'main', defaultCacheTag: 'main' }));
+    const r = runCommands([...script.phases.pre_build, 'printf "%s" "$IMAGE_TAG"'],
+      { ...script.environment, CODEBUILD_WEBHOOK_EVENT: 'PUSH', CODEBUILD_WEBHOOK_HEAD_REF: 'refs/heads/main', CODEBUILD_RESOLVED_SOURCE_VERSION: 'c0ffee' },
+      'aws() { :; }; docker() { :; }');
 
     // THEN
-    expect(script.phases.pre_build).toContain(expected);
+    expect(r.stdout.split('\n').pop()).toEqual(expected);
   });
 
   test('throws when no image tag is given', () => {
@@ -223,12 +231,13 @@ describe('toBuildSpecObject', () => {
     expect(spec.env.shell).toEqual('bash');
   });
 
-  test('exports IMAGE_URI, IMAGE_TAG, IMAGE_DIGEST, CACHE_HIT_RATIO and CACHED_STEPS', () => {
+  test('exports IMAGE_URI, IMAGE_TAG, IMAGE_DIGEST, CACHE_HIT_RATIO, CACHED_STEPS and the build context', () => {
     // WHEN
     const spec = toBuildSpecObject(renderBuildScript(markedOptions()));
 
     // THEN
-    expect(spec.env['exported-variables']).toEqual(['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', 'CACHE_HIT_RATIO', 'CACHED_STEPS']);
+    expect(spec.env['exported-variables']).toEqual(['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', 'CACHE_HIT_RATIO', 'CACHED_STEPS',
+      'BUILD_EVENT', 'BUILD_REF', 'BUILD_REF_TYPE', 'BUILD_COMMIT', 'PULL_REQUEST_NUMBER', 'PULL_REQUEST_ACTION', 'PULL_REQUEST_BASE', 'CACHE_SCOPE']);
   });
 
   test('leaves imagedefinitions.json and imageDetail.json as artifacts', () => {
@@ -260,8 +269,8 @@ describe('toBuildSpecObject', () => {
 
     // THEN
     const postBuild: string[] = spec.phases.post_build.commands;
-    expect(postBuild.some((c) => c.includes('"$CIB_CONTAINER_NAME" "$IMAGE_URI"') && c.endsWith('> imagedefinitions.json'))).toBe(true);
-    expect(postBuild.some((c) => c.includes('"$CIB_IMAGE_REPOSITORY_URI@$IMAGE_DIGEST"') && c.endsWith('> imageDetail.json'))).toBe(true);
+    expect(postBuild.some((c) => c.includes('"$CIB_CONTAINER_NAME" "$IMAGE_URI" > imagedefinitions.json'))).toBe(true);
+    expect(postBuild.some((c) => c.includes('"$CIB_IMAGE_REPOSITORY_URI@$IMAGE_DIGEST" > imageDetail.json'))).toBe(true);
   });
 });
 
@@ -272,18 +281,20 @@ describe('pre_build commands executed by bash', () => {
    */
   function runPreBuild(script: BuildScript, env: Record<string, string>): Record<string, string> {
     const stubs = 'aws() { :; }; docker() { :; }';
-    const program = [stubs, ...script.phases.pre_build, 'printf "\\0CIB-VARS\\0%s\\0%s\\0%s" "$CIB_CACHE_TAG" "$IMAGE_TAG" "$IMAGE_URI"'].join('\n');
+    const program = [stubs, ...script.phases.pre_build,
+      'printf "\\0CIB-VARS\\0%s\\0%s\\0%s\\0%s" "$CIB_CACHE_WRITE_SCOPE" "$IMAGE_TAG" "$IMAGE_URI" "$CIB_CACHE_READ_SCOPES"'].join('\n');
     const result = spawnSync('bash', ['--norc', '--noprofile', '-e', '-c', program], {
       env: { PATH: process.env.PATH, LANG: 'C.UTF-8', ...script.environment, ...env },
     });
     expect(result.stderr.toString()).toEqual('');
     expect(result.status).toEqual(0);
     const [, vars] = result.stdout.toString().split('\0CIB-VARS\0');
-    const [cacheTag, imageTag, imageUri] = vars.split('\0');
-    return { cacheTag, imageTag, imageUri };
+    const [cacheTag, imageTag, imageUri, reads] = vars.split('\0');
+    return { cacheTag, imageTag, imageUri, reads };
   }
 
   const script = renderBuildScript(markedOptions({
+    defaultBranch: 'main',
     defaultCacheTag: 'main',
     imageTags: [ImageTag.commit(), ImageTag.of('latest')],
     imageRepositoryUri: '123456789012.dkr.ecr.us-east-1.amazonaws.com/api',
@@ -291,19 +302,21 @@ describe('pre_build commands executed by bash', () => {
   const sha = '0123456789abcdef0123456789abcdef01234567';
 
   test.each([
-    ['CIB_BRANCH', { CIB_BRANCH: 'feature/x', CODEBUILD_WEBHOOK_HEAD_REF: 'refs/heads/other' }, 'feature-x'],
-    ['the webhook head ref', { CODEBUILD_WEBHOOK_HEAD_REF: 'refs/heads/feature/y' }, 'feature-y'],
-    ['a branch source version', { CODEBUILD_SOURCE_VERSION: 'refs/heads/dev' }, 'dev'],
-    ['the default branch for a commit SHA source version', { CODEBUILD_SOURCE_VERSION: sha }, 'main'],
-    ['the default branch for an S3 source version', { CODEBUILD_SOURCE_VERSION: 'arn:aws:s3:::bucket/key.zip' }, 'main'],
-    ['the default branch when nothing names a branch', {}, 'main'],
-    ['the default branch when the branch maps to nothing', { CIB_BRANCH: '...' }, 'main'],
-  ])('picks the cache tag from %s', (_name, env, expected) => {
+    ['the pipeline action\'s branch', { CIB_TRIGGER: 'pipeline', CIB_BRANCH: 'feature/x', CODEBUILD_WEBHOOK_HEAD_REF: '' }, 'br-feature-x-h', 'br-feature-x-h main'],
+    ['the webhook head ref', { CODEBUILD_WEBHOOK_EVENT: 'PUSH', CODEBUILD_WEBHOOK_HEAD_REF: 'refs/heads/feature/y' }, 'br-feature-y-h', 'br-feature-y-h main'],
+    ['a branch source version', { CODEBUILD_SOURCE_VERSION: 'refs/heads/dev' }, 'br-dev', 'br-dev main'],
+    ['nothing for a commit SHA source version', { CODEBUILD_SOURCE_VERSION: sha }, '', 'main'],
+    ['nothing for an S3 source version', { CODEBUILD_SOURCE_VERSION: 'arn:aws:s3:::bucket/key.zip' }, '', 'main'],
+    ['nothing when nothing names a branch', {}, '', 'main'],
+    ['a scope of its own for a branch made of dots', { CIB_TRIGGER: 'pipeline', CIB_BRANCH: '...' }, 'br-...', 'br-... main'],
+    ['nothing from CIB_BRANCH without the pipeline action', { CIB_BRANCH: 'main' }, '', 'main'],
+  ])('writes the cache scope of %s', (_name, env, expected, reads) => {
     // WHEN
     const vars = runPreBuild(script, env as Record<string, string>);
 
-    // THEN
-    expect(vars.cacheTag).toEqual(expected);
+    // THEN: hashed names end in 12 hex digits
+    expect(vars.cacheTag.replace(/-h[0-9a-f]{12}$/, '-h')).toEqual(expected);
+    expect(vars.reads.replace(/-h[0-9a-f]{12}\b/, '-h')).toEqual(reads);
   });
 
   test('tags the image with the resolved commit and exports it as IMAGE_TAG and IMAGE_URI', () => {

@@ -6,32 +6,35 @@ import { renderBuildScript } from '../src/script/build-script';
 import { toBuildSpecObject } from '../src/script/buildspec';
 
 describe('registry cache strategy', () => {
-  test('imports the branch cache and falls back to the default branch cache', () => {
+  test('imports every scope the build reads (its own, a base branch, the default branch)', () => {
     // WHEN
     const command = buildCommand(renderBuildScript(markedOptions()));
 
     // THEN
-    expect(command).toContain('--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG"');
-    expect(command).toContain('--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_DEFAULT_CACHE_TAG"');
+    expect(command).toContain(
+      'CIB_CACHE=(); for s in $CIB_CACHE_READ_SCOPES; do CIB_CACHE+=(--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$s"); done;');
+    expect(command).toContain('"${CIB_CACHE[@]}"');
   });
 
-  test('exports the cache to the branch cache tag with mode=max as an OCI image manifest, ignoring export errors', () => {
+  test('exports the cache to the build\'s own scope with mode=max as an OCI image manifest, ignoring export errors; none without a scope', () => {
     // WHEN
     const script = renderBuildScript(markedOptions());
 
     // THEN
-    expect(buildCommand(script)).toContain('--cache-to "$CIB_CACHE_TO"');
-    expect(script.phases.pre_build).toContain(
-      'CIB_CACHE_TO="type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"',
-    );
+    expect(buildCommand(script)).toContain('if [ -n "$CIB_CACHE_TO" ]; then CIB_CACHE+=(--cache-to "$CIB_CACHE_TO"); fi;');
+    const cacheTo = script.phases.pre_build.find((c) => c.startsWith('CIB_CACHE_TO='))!;
+    const r = runCommands([cacheTo, 'printf "[%s]" "$CIB_CACHE_TO"'], { CIB_CACHE_REPOSITORY_URI: 'r', CIB_CACHE_WRITE_SCOPE: 'br-x' });
+    expect(r.stdout).toEqual('[type=registry,ref=r:br-x,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true]');
+    expect(runCommands([cacheTo, 'printf "[%s]" "$CIB_CACHE_TO"'], { CIB_CACHE_REPOSITORY_URI: 'r', CIB_CACHE_WRITE_SCOPE: '' }).stdout).toEqual('[]');
   });
 
-  test('pushes the image and reports its digest from the metadata file', () => {
+  test('pushes the image when the build pushes, and reports its digest from the metadata file', () => {
     // WHEN
     const script = renderBuildScript(markedOptions());
 
     // THEN
-    expect(buildCommand(script)).toMatch(/--push .*--metadata-file "\$CIB_METADATA_FILE"/);
+    expect(buildCommand(script)).toContain('CIB_OUTPUT=(); if [ "$CIB_PUSH" = true ]; then CIB_OUTPUT=(--push); fi;');
+    expect(buildCommand(script)).toMatch(/"\$\{CIB_OUTPUT\[@\]\}" .*--metadata-file "\$CIB_METADATA_FILE"/);
     expect(script.phases.build.some((c) => c.startsWith('export IMAGE_DIGEST='))).toBe(true);
   });
 
@@ -60,28 +63,38 @@ describe('registry cache strategy', () => {
     expect(create).toHaveLength(1);
     expect(create[0]).toContain('--driver docker-container');
     expect(create[0]).toContain('--driver-opt "image=$CIB_BUILDER_IMAGE"');
-    expect(script.phases.pre_build).toContain('CIB_BUILDER=cib-builder');
+    expect(create[0]).toContain('--name "$CIB_BUILDER"');
     expect(buildCommand(script)).toContain('--builder "$CIB_BUILDER"');
   });
 
+  test('names the builder after the build, so that a stale builder of an earlier build never collides, in bash', () => {
+    const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry() }));
+    const naming = script.phases.pre_build.find((c) => c.includes('CIB_BUILDER="cib-'))!;
+    const r = runCommands([naming, 'printf "%s" "$CIB_BUILDER"'], { CODEBUILD_BUILD_ID: 'my-project:0f1e2d3c-aaaa-bbbb-cccc-123456789abc' });
+    expect(r.stdout).toEqual('cib-0f1e2d3c-aaaa-bbbb-cccc-123456789abc');
+  });
+
   test.each([
-    ['fails the build with advice by default', {}, 1, /^error: could not start a BuildKit builder from the image moby\/buildkit:buildx-stable-1\. If Docker Hub refused the pull/m, 'cib-builder', 'type=registry,'],
-    ['falls back to the engine builder, importing but not exporting the cache, when allowed', { fallbackToEngineBuilder: true },
-      0, /^warning: could not start a BuildKit builder from the image moby\/buildkit:buildx-stable-1; building with the engine's builder, which cannot export the cache/m, 'default', 'type=inline'],
-  ])('when the builder cannot start, %s, in bash', (_name, options, status, message, builder, cacheTo) => {
+    ['fails the build with advice by default', {}, 1,
+      /^error: could not start a BuildKit builder from the image moby\/buildkit:buildx-stable-1 \(docker buildx create failed, above\)\. If the image pull was refused/m,
+      'cib-b1', 'type=registry,'],
+    ['falls back to the engine builder, importing but not exporting the cache, when allowed', { fallbackToEngineBuilder: true }, 0,
+      /^warning: could not start a BuildKit builder from the image moby\/buildkit:buildx-stable-1 \(docker buildx create failed, above\); building with the engine's builder, which cannot export the cache/m,
+      'default', 'type=inline'],
+  ])('when the builder cannot start, %s, in bash, after what docker said', (_name, options, status, message, builder, cacheTo) => {
     // GIVEN: docker buildx create fails, as when the image cannot be pulled
     const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer(options) }) }));
-    const commands = script.phases.pre_build.filter((c) => c.startsWith('CIB_CACHE_TO=') || c.startsWith('CIB_BUILDER=') || c.startsWith('if docker buildx create'));
+    const commands = script.phases.pre_build.filter((c) => c.startsWith('CIB_CACHE_TO=') || c.includes('CIB_BUILDER="cib-') || c.startsWith('if CIB_CREATE_OUTPUT='));
     expect(commands).toHaveLength(3);
 
     // WHEN
-    const r = runCommands([...commands.map((c) => `${c} || { printf "%s" "$CIB_BUILDER" > /tmp/cib-builder-${process.pid}; exit 1; }`),
-      'printf "%s %s" "$CIB_BUILDER" "${CIB_CACHE_TO%%ref=*}"'],
-    { CIB_BUILDER_IMAGE: 'moby/buildkit:buildx-stable-1', CIB_CACHE_REPOSITORY_URI: 'r', CIB_CACHE_TAG: 'main' },
-    'docker() { echo "ERROR: failed to pull moby/buildkit: toomanyrequests" >&2; return 1; }');
+    const r = runCommands([...commands, 'printf "%s %s" "$CIB_BUILDER" "${CIB_CACHE_TO%%ref=*}"'],
+      { CIB_BUILDER_IMAGE: 'moby/buildkit:buildx-stable-1', CIB_CACHE_REPOSITORY_URI: 'r', CIB_CACHE_WRITE_SCOPE: 'main', CODEBUILD_BUILD_ID: 'p:b1' },
+      'docker() { echo "ERROR: failed to pull moby/buildkit: toomanyrequests" >&2; return 1; }');
 
-    // THEN
+    // THEN: the real cause first, then the advice
     expect(r.status === 0 ? 0 : 1).toEqual(status);
+    expect(r.stderr).toMatch(/^ERROR: failed to pull moby\/buildkit: toomanyrequests\n/);
     expect(r.stderr).toMatch(message as RegExp);
     if (status === 0) expect(r.stdout).toEqual(`${builder} ${cacheTo}`);
   });
@@ -200,37 +213,35 @@ describe('inline cache strategy', () => {
   test('imports every listed cache tag and keeps the build log', () => {
     // THEN
     const docker = build.find((c) => /\bdocker build\b/.test(c))!;
-    expect(docker).toMatch(/^CIB_FROM=\(\); for t in \$CIB_INLINE_CACHE_TAGS; do CIB_FROM\+=\(--cache-from "\$CIB_CACHE_REPOSITORY_URI:\$t"\); done;/);
+    expect(docker).toContain('CIB_FROM=(); for t in $CIB_INLINE_CACHE_TAGS; do CIB_FROM+=(--cache-from "$CIB_CACHE_REPOSITORY_URI:$t"); done;');
     expect(docker).toContain('"${CIB_FROM[@]}"');
     expect(docker).toMatch(/\| tee "\$CIB_BUILD_LOG"$/);
   });
 
   test('pushes every image tag, then the cache tag keyed by the number of executed steps, tolerating a failed cache push', () => {
     // THEN
-    expect(build.filter((c) => c.startsWith('docker push "$CIB_IMAGE_REPOSITORY_URI:'))).toEqual([
-      'docker push "$CIB_IMAGE_REPOSITORY_URI:$CIB_COMMIT_TAG"',
-      'docker push "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_1"',
-      'docker push "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_2"',
-    ]);
+    const push = build.find((c) => c.startsWith('if [ "$CIB_PUSH" = true ]; then s=0;'))!;
+    expect(push).toContain('docker push "$CIB_IMAGE_REPOSITORY_URI:$t" || s=1');
     const cachePush = build.find((c) => c.includes('CIB_INLINE_TAG='))!;
-    expect(cachePush).toContain('CIB_INLINE_TAG="$CIB_CACHE_TAG-e$EXECUTED_STEPS"');
-    expect(cachePush).toContain('if [ "$EXECUTED_STEPS" -gt 0 ]');
+    expect(cachePush).toContain('CIB_INLINE_TAG="$CIB_CACHE_WRITE_SCOPE-e$EXECUTED_STEPS"');
+    expect(cachePush).toContain('elif [ "$EXECUTED_STEPS" -gt 0 ]');
+    expect(cachePush).toContain('if [ -z "$CIB_CACHE_WRITE_SCOPE" ]; then echo "inline cache: this build writes no cache";');
+    expect(build.indexOf(cachePush)).toBeGreaterThan(build.indexOf(push));
     // after the cache report has counted the executed steps
     expect(build.indexOf(cachePush)).toBeGreaterThan(build.findIndex((c) => c.startsWith('export CACHED_STEPS=')));
     expect(cachePush).toContain('|| echo "warning: pushing the cache tag failed');
   });
 
-  test('lists the branch and default-branch cache tags from ECR, in bash', () => {
+  test('lists the cache tags of the scopes the build reads from ECR, and only those, in bash', () => {
     // GIVEN: an aws stub answering list-images like `--output text` does (tab-separated)
     const listing = pre.find((c) => c.startsWith('CIB_INLINE_CACHE_TAGS='))!;
-    const stubs = 'aws() { printf "%s\\n" "$*" > "$CALLS"; printf \'main-e6\\tfeature-x-e2\\tmain-e1\\tmain\\tmain-ex\\tfeature-x-e10\\tother-e3\\tmain-e1x\\n\'; }';
+    const stubs = 'aws() { printf "%s\\n" "$*" > "$CALLS"; printf \'main-e6\\tbr-feature-x-e2\\tmain-e1\\tmain\\tmain-ex\\tbr-feature-x-e10\\tbr-main-e3\\tmain-e1x\\tmain-experiment-e4\\n\'; }';
     const calls = `/tmp/cib-inline-calls-${process.pid}`;
 
     // WHEN
     const r = runCommands([listing, 'printf "[%s]" "$CIB_INLINE_CACHE_TAGS"'], {
       CALLS: calls,
-      CIB_CACHE_TAG: 'feature-x',
-      CIB_DEFAULT_CACHE_TAG: 'main',
+      CIB_CACHE_READ_SCOPES: 'br-feature-x main',
       CIB_CACHE_REGION: 'eu-west-1',
       CIB_CACHE_REGISTRY: '123456789012.dkr.ecr.eu-west-1.amazonaws.com',
       CIB_CACHE_REPOSITORY_NAME: 'api-cache',
@@ -238,7 +249,7 @@ describe('inline cache strategy', () => {
 
     // THEN
     expect(r.status).toEqual(0);
-    expect(r.stdout).toEqual('[feature-x-e10 feature-x-e2 main-e1 main-e6 ]');
+    expect(r.stdout).toEqual('[br-feature-x-e10 br-feature-x-e2 main-e1 main-e6 ]');
     expect(spawnSync('cat', [calls]).stdout.toString().trim()).toEqual(
       'ecr list-images --region eu-west-1 --registry-id 123456789012 --repository-name api-cache --filter tagStatus=TAGGED --query imageIds[].imageTag --output text');
   });
@@ -248,7 +259,7 @@ describe('inline cache strategy', () => {
     const listing = pre.find((c) => c.startsWith('CIB_INLINE_CACHE_TAGS='))!;
 
     // WHEN
-    const r = runCommands([listing, 'printf "[%s]" "$CIB_INLINE_CACHE_TAGS"'], { CIB_CACHE_TAG: 'main', CIB_DEFAULT_CACHE_TAG: 'main' },
+    const r = runCommands([listing, 'printf "[%s]" "$CIB_INLINE_CACHE_TAGS"'], { CIB_CACHE_READ_SCOPES: 'main' },
       'aws() { echo "AccessDeniedException" >&2; return 254; }');
 
     // THEN
@@ -287,24 +298,46 @@ describe('buildah cache strategy', () => {
     expect(toBuildSpecObject(withoutInstall).phases).not.toHaveProperty('install');
   });
 
-  test('builds with --layers, imports and exports the cache repository, and builds again without export when that fails', () => {
+  test('builds with --layers, imports the cache repository, and exports to it unless the build is a pull request', () => {
     // THEN
     const command = buildCommand(script);
-    const [first, fallback] = command.split(' || ');
-    expect(first).toMatch(/^set -o pipefail; \{ buildah build --layers --cache-from "\$CIB_CACHE_REPOSITORY_URI" --cache-to "\$CIB_CACHE_REPOSITORY_URI" /);
-    expect(command).toMatch(/ 2>&1 \| tee "\$CIB_BUILD_LOG"$/);
-    expect(fallback).toContain('buildah build --layers --cache-from "$CIB_CACHE_REPOSITORY_URI" --file');
-    expect(fallback).not.toContain('--cache-to');
+    expect(command).toContain('CIB_CACHE_TO=(); if [ -n "$CIB_CACHE_WRITE_SCOPE" ] && [ "$CIB_EVENT" != pull-request ]; then');
+    expect(command).toContain('set -o pipefail; if buildah build --layers --cache-from "$CIB_CACHE_REPOSITORY_URI" "${CIB_CACHE_TO[@]}" --file');
+  });
+
+  /** The build command with a buildah stub that fails as given: the build runs once, or twice when only the cache push failed. */
+  function buildahRun(failure: string): { status: number | null; stderr: string; builds: string[] } {
+    const calls = `/tmp/cib-buildah-calls-${process.pid}-${failure.length}`;
+    const stub = `buildah() { printf "%s\\n" "$*" >> ${calls}; if [[ " $* " == *" --cache-to "* ]]; then ${failure}; fi; }`;
+    const r = runCommands([`rm -f ${calls}`, buildCommand(script)], {
+      CIB_CACHE_REPOSITORY_URI: 'c', CIB_CACHE_WRITE_SCOPE: 'main', CIB_EVENT: 'push', CIB_BUILD_LOG: `${calls}.log`,
+      CIB_BUILD_CONTEXT: '.', CIB_DOCKERFILE: 'Dockerfile', CIB_PUSH_TAGS: 'a',
+    }, stub);
+    return { status: r.status, stderr: r.stderr, builds: spawnSync('cat', [calls]).stdout.toString().trim().split('\n') };
+  }
+
+  test('builds again without exporting only when the cache push failed, in bash', () => {
+    const r = buildahRun('echo "Error: failed pushing cache to {c}: StatusCode: 405" >&2; return 125');
+    expect(r.status).toEqual(0);
+    expect(r.builds).toHaveLength(2);
+    expect(r.builds[0]).toContain('--cache-to c');
+    expect(r.builds[1]).not.toContain('--cache-to');
+    expect(r.stderr).toContain('warning: the build with cache export failed; building again without exporting the cache');
+  });
+
+  test('a build that genuinely fails (a RUN step) fails once, with its own error, in bash', () => {
+    const r = buildahRun('echo "Error: building at STEP \\"RUN npm test\\": exit status 1" >&2; return 1');
+    expect(r.status).toEqual(99);
+    expect(r.builds).toHaveLength(1);
+    expect(r.stderr).not.toContain('warning: the build with cache export failed');
   });
 
   test('pushes every tag, the first with --digestfile, and exports the digest', () => {
     // THEN
-    expect(script.phases.build.filter((c) => c.startsWith('buildah push'))).toEqual([
-      'buildah push --digestfile "$CIB_DIGEST_FILE" "$CIB_IMAGE_REPOSITORY_URI:$CIB_COMMIT_TAG"',
-      'buildah push "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_1"',
-      'buildah push "$CIB_IMAGE_REPOSITORY_URI:$CIB_IMAGE_TAG_2"',
-    ]);
-    expect(script.phases.build).toContain('export IMAGE_DIGEST="$(cat "$CIB_DIGEST_FILE")"');
+    const push = script.phases.build.find((c) => c.startsWith('if [ "$CIB_PUSH" = true ]; then s=0;'))!;
+    expect(push).toContain('buildah push --digestfile "$CIB_DIGEST_FILE" "$CIB_IMAGE_REPOSITORY_URI:$t"');
+    expect(push).toContain('else buildah push "$CIB_IMAGE_REPOSITORY_URI:$t"');
+    expect(script.phases.build).toContain('export IMAGE_DIGEST=""; if [ "$CIB_PUSH" = true ]; then IMAGE_DIGEST="$(cat "$CIB_DIGEST_FILE")"; fi');
   });
 
   test.each([

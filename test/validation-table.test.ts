@@ -109,7 +109,16 @@ const CASES: Record<string, Array<() => unknown>> = {
   'at least one image tag': [build(() => ({ imageTags: [] }))],
   'each image tag once': [build(() => ({ imageTags: [ImageTag.of('latest'), ImageTag.of('latest')] }))],
   'literal fixed tags for a created repository': [build((s) => ({ imageTags: [ImageTag.of(new CfnParameter(s, 'Tag').valueAsString)] }))],
-  'at most 5 fixed tags for a created repository': [build(() => ({ imageTags: ['a', 'b', 'c', 'd', 'e', 'f'].map((t) => ImageTag.of(t)) }))],
+  'at most 5 mutable tags for a created repository': [
+    build(() => ({ imageTags: ['a', 'b', 'c', 'd', 'e', 'f'].map((t) => ImageTag.of(t)) })),
+    build(() => ({ imageTags: [ImageTag.branch(), ...['a', 'b', 'c', 'd'].map((t) => ImageTag.of(t))] })),
+  ],
+  'fixed tags outside the computed tags\' namespaces': [() => ImageTag.of('pr-1'), () => ImageTag.of('build-2')],
+  'fixed tags that are no commit': [() => ImageTag.of('0123456789abcdef0123456789abcdef01234567')],
+  'concurrent build limit': [build(() => ({ concurrentBuildLimit: 0 })), build(() => ({ concurrentBuildLimit: 2.5 }))],
+  'default branch without NUL': [build(() => ({ defaultBranch: 'ma\0in' }))],
+  'default branch, not a ref': [build(() => ({ defaultBranch: 'refs/tags/main' }))],
+  'default branch outside the other builds\' namespaces': [build(() => ({ defaultBranch: 'br-main' })), build(() => ({ defaultBranch: 'pr' }))],
   'container name': [build(() => ({ containerName: 'my app' }))],
   'literal cache retention': [
     build((s) => ({ cacheRetention: Duration.days(new CfnParameter(s, 'Days', { type: 'Number' }).valueAsNumber) })),

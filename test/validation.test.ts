@@ -9,7 +9,7 @@ import {
   aws_ecr_assets as ecr_assets,
 } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, ImageTag } from '../src';
+import { BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, ImageTag, PullRequestPolicy } from '../src';
 
 function newStack(): Stack {
   return new Stack(new App(), 'TestStack', { env: { account: '123456789012', region: 'us-east-1' } });
@@ -59,7 +59,7 @@ const ERROR_CASES: ErrorCase[] = [
   ['a fixed tag from a token for a repository the construct creates',
     (s) => ({ imageTags: [ImageTag.of(new CfnParameter(s, 'Tag').valueAsString)] }),
     /imageTags: a fixed tag given as a token needs an imported repository/],
-  ['more than 5 fixed tags', () => ({ imageTags: ['a', 'b', 'c', 'd', 'e', 'f'].map((t) => ImageTag.of(t)) }), /imageTags may hold at most 5 fixed tags/],
+  ['more than 5 mutable tags', () => ({ imageTags: ['a', 'b', 'c', 'd', 'e', 'f'].map((t) => ImageTag.of(t)) }), /imageTags may hold at most 5 mutable tags/],
   ['a containerName with a space', () => ({ containerName: 'my app' }), /containerName must match/],
   ['an empty containerName', () => ({ containerName: '' }), /containerName must match/],
   ['an ARM build image for linux/amd64', () => ({ buildImage: codebuild.LinuxArmBuildImage.AMAZON_LINUX_2_STANDARD_3_0 }), /buildImage must be a Linux x86_64 container image/],
@@ -211,7 +211,8 @@ describe('accepted edge values', () => {
     ['a two-character repositoryName', { repositoryName: 'ab' }],
     ['a namespaced repositoryName', { repositoryName: 'team/sub.team/api_v2-x' }],
     ['a 250-character repositoryName', { repositoryName: 'a'.repeat(250) }],
-    ['5 fixed tags', { imageTags: ['a', 'b', 'c', 'd', 'e'].map((t) => ImageTag.of(t)) }],
+    ['4 fixed tags and pr-*', { imageTags: ['a', 'b', 'c', 'd'].map((t) => ImageTag.of(t)) }],
+    ['5 fixed tags when pull requests push nothing', { imageTags: ['a', 'b', 'c', 'd', 'e'].map((t) => ImageTag.of(t)), pullRequests: PullRequestPolicy.buildOnly() }],
     ['a dockerfile that stays inside after normalization', { dockerfile: 'a/../Dockerfile' }],
     ['a build argument name with underscores and digits', { buildArgs: { _A1_b: 'x' } }],
     ['a timeout of 36 hours', { timeout: Duration.hours(36) }],

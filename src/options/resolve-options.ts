@@ -7,7 +7,9 @@ import {
   validateCacheRetention,
   validateContainerName,
   validateEnvironmentVariableNames,
+  validateConcurrentBuildLimit,
   validateImageTags,
+  validateMutableTagPatterns,
   validateMetricsNamespace,
   validateMetricsOff,
   validatePlatform,
@@ -22,6 +24,7 @@ import { BuildSecret } from '../build-secret';
 import { CachedImageBuildProps } from '../cached-image-build-props';
 import { branchToTag } from '../ecr-naming';
 import { ImageTag } from '../image-tag';
+import { PullRequestPolicy } from '../pull-request-policy';
 import { CacheStrategy } from '../strategies/cache-strategy';
 
 /** Default CloudWatch namespace of the cache metrics. */
@@ -72,8 +75,12 @@ export interface ResolvedOptions {
   /** The default branch's cache tag (`branchToTag(defaultBranch)`). */
   readonly defaultCacheTag: string;
   readonly imageTags: ImageTag[];
-  /** The fixed (moving) tags of `imageTags`, in order. */
+  /** The fixed tags of `imageTags`, in order. */
   readonly fixedTags: string[];
+  /** Tag patterns a repository the construct creates keeps mutable: the fixed tags, `br-*`, `pr-*`. */
+  readonly mutableTagPatterns: string[];
+  readonly pullRequests: PullRequestPolicy;
+  readonly concurrentBuildLimit?: number;
   readonly provenance: boolean;
   readonly containerName: string;
   readonly projectName?: string;
@@ -119,12 +126,22 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
   validateTimeout(props.timeout);
   validateEnvironmentVariableNames(Object.keys(props.environmentVariables ?? {}));
 
-  const defaultBranch = props.defaultBranch ?? 'main';
+  validateConcurrentBuildLimit(props.concurrentBuildLimit);
+
+  // A default branch given as `refs/heads/<name>` is the branch `<name>`.
+  const defaultBranch = (props.defaultBranch ?? 'main').replace(/^refs\/heads\//, '');
   const defaultCacheTag = Token.isUnresolved(defaultBranch) ? '' : branchToTag(defaultBranch);
   validateBranchName('defaultBranch', defaultBranch, defaultCacheTag);
 
-  const imageTags = props.imageTags ?? [ImageTag.commit(), ImageTag.of('latest')];
-  const fixedTags = validateImageTags(imageTags, !props.repository);
+  const imageTags = props.imageTags ?? [ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('latest')];
+  const pullRequests = props.pullRequests ?? PullRequestPolicy.push();
+  const fixedTags = validateImageTags(imageTags);
+  const mutableTagPatterns = [
+    ...fixedTags,
+    ...(imageTags.some((t) => t.kind === 'branch') ? ['br-*'] : []),
+    ...(pullRequests.mode === 'push' ? ['pr-*'] : []),
+  ];
+  validateMutableTagPatterns(mutableTagPatterns, !props.repository);
 
   const containerName = props.containerName ?? 'app';
   validateContainerName(containerName);
@@ -152,10 +169,13 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
     computeType: props.computeType ?? codebuild.ComputeType.SMALL,
     timeout: props.timeout ?? Duration.hours(1),
     environmentVariables: { ...props.environmentVariables },
+    concurrentBuildLimit: props.concurrentBuildLimit,
     defaultBranch,
     defaultCacheTag,
     imageTags,
     fixedTags,
+    mutableTagPatterns,
+    pullRequests,
     provenance: props.provenance ?? false,
     containerName,
     projectName: props.projectName,

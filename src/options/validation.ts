@@ -2,6 +2,7 @@ import * as path from 'path';
 import { Duration, Token, aws_codebuild as codebuild, aws_ecr as ecr } from 'aws-cdk-lib';
 import { ECR_REPOSITORY_NAME_PATTERN, isValidTag } from '../ecr-naming';
 import { ImageTag } from '../image-tag';
+import { RESERVED_SCOPE_PREFIXES } from '../script/build-context';
 import { ENV_PREFIX } from '../script/build-script';
 import { CacheStrategy } from '../strategies/cache-strategy';
 
@@ -96,6 +97,19 @@ export function validateBranchName(prop: string, value: string, tag: string): vo
   if (tag.length === 0) {
     throw new Error(`${prop} '${value}' has no character that can start an ECR tag ([a-zA-Z0-9_])`);
   }
+  if (value.includes('\0')) {
+    throw new Error(`${prop} must not contain NUL (no environment variable can hold it)`);
+  }
+  if (value.startsWith('refs/')) {
+    throw new Error(`${prop} must be a branch name as git names it (such as 'main'), not a ref; got '${value}'`);
+  }
+  const reserved = RESERVED_SCOPE_PREFIXES.find((p) => `${tag}-`.startsWith(p));
+  if (reserved !== undefined) {
+    throw new Error(
+      `${prop} '${value}' maps to the cache tag '${tag}', in the namespace '${reserved}' reserved for other builds' caches ` +
+        `(${RESERVED_SCOPE_PREFIXES.join(', ')}): pick a default branch whose name does not start with one of them`,
+    );
+  }
 }
 
 /** BuildKit's secret id rule, kept strict: it also names a file under /run/secrets. */
@@ -185,31 +199,45 @@ export function validateEnvironmentVariableNames(names: string[]): void {
 /** ECR allows at most 5 tag mutability exclusion filters. */
 const MAX_MUTABILITY_EXCLUSIONS = 5;
 
-/**
- * At least one tag, none twice; the fixed tags of a repository the construct creates become its
- * tag mutability exclusions, so they must be literal and at most ECR's limit. Returns the fixed tags.
- */
-export function validateImageTags(imageTags: ImageTag[], createsRepository: boolean): string[] {
+/** At least one tag, no fixed tag twice, each computed kind at most once. Returns the fixed tags. */
+export function validateImageTags(imageTags: ImageTag[]): string[] {
   if (imageTags.length === 0) {
     throw new Error('imageTags must name at least one tag');
   }
-  const movingTags = imageTags.filter((t) => t.moving).map((t) => t.value!);
-  if (new Set(movingTags).size !== movingTags.length || imageTags.filter((t) => !t.moving).length > 1) {
+  const fixedTags = imageTags.filter((t) => t.kind === 'fixed').map((t) => t.value!);
+  const computed = imageTags.filter((t) => t.kind !== 'fixed').map((t) => t.kind);
+  if (new Set(fixedTags).size !== fixedTags.length || new Set(computed).size !== computed.length) {
     throw new Error('imageTags must not name the same tag twice');
   }
-  if (createsRepository && movingTags.some((t) => Token.isUnresolved(t))) {
+  return fixedTags;
+}
+
+/**
+ * The tag mutability exclusions of a repository the construct creates (the fixed tags, `br-*` for
+ * branch tags, `pr-*` for pull-request tags) must be literal and at most ECR's limit.
+ */
+export function validateMutableTagPatterns(patterns: string[], createsRepository: boolean): void {
+  if (!createsRepository) return;
+  if (patterns.some((t) => Token.isUnresolved(t))) {
     throw new Error([
       'imageTags: a fixed tag given as a token needs an imported repository',
       '(the tag mutability exclusions of a repository this construct creates must be literal tags)',
     ].join(' '));
   }
-  if (createsRepository && movingTags.length > MAX_MUTABILITY_EXCLUSIONS) {
+  if (patterns.length > MAX_MUTABILITY_EXCLUSIONS) {
     throw new Error(
-      `imageTags may hold at most ${MAX_MUTABILITY_EXCLUSIONS} fixed tags for a repository this construct creates ` +
-        `(ECR's limit of tag mutability exclusions); got ${movingTags.length}`,
+      `imageTags may hold at most ${MAX_MUTABILITY_EXCLUSIONS} mutable tags for a repository this construct creates ` +
+        `(ECR's limit of tag mutability exclusions): the fixed tags, br-* for ImageTag.branch() and pr-* for ` +
+        `PullRequestPolicy.push(); got ${patterns.length} (${patterns.join(', ')})`,
     );
   }
-  return movingTags;
+}
+
+/** CodeBuild's concurrent build limit: a whole number, at least 1. */
+export function validateConcurrentBuildLimit(limit: number | undefined): void {
+  if (limit !== undefined && !Token.isUnresolved(limit) && (!Number.isInteger(limit) || limit < 1)) {
+    throw new Error(`concurrentBuildLimit must be a whole number of at least 1; got ${limit}`);
+  }
 }
 
 const CONTAINER_NAME_PATTERN = /^[a-zA-Z0-9_-]{1,255}$/;

@@ -1,6 +1,9 @@
-import { RESOLVE_BRANCH, RESOLVE_COMMIT_TAG } from './branch';
+import { BUILD_CONTEXT_VARIABLES, RESOLVE_BUILD_CONTEXT } from './build-context';
 import { CACHE_REPORT_VARIABLES, PUBLISH_METRICS, START_TIMER, countCommands } from './cache-report';
+import { argumentArrays, command } from './fragments';
+import { renderTagSelection } from './push-tags';
 import { ImageTag } from '../image-tag';
+import { PullRequestPolicy } from '../pull-request-policy';
 import { CacheStrategy } from '../strategies/cache-strategy';
 import { StrategyScript } from '../strategies/strategy-script';
 
@@ -36,8 +39,12 @@ export interface BuildScriptOptions {
   readonly buildArgs: Record<string, string>;
   readonly networkMode?: string;
   readonly platform: string;
+  /** The default branch, as named in git: only a non-PR build of exactly this ref is trusted with its cache and fixed tags. */
+  readonly defaultBranch: string;
   /** The default branch's cache tag (already mapped with `branchToTag`). */
   readonly defaultCacheTag: string;
+  /** What a pull-request build may do. */
+  readonly pullRequests: PullRequestPolicy;
   readonly imageTags: ImageTag[];
   readonly provenance: boolean;
   /** Container name written to imagedefinitions.json. */
@@ -67,7 +74,7 @@ export interface BuildScript {
 }
 
 /** Variables exported by every build. */
-export const EXPORTED_VARIABLES = ['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', ...CACHE_REPORT_VARIABLES];
+export const EXPORTED_VARIABLES = ['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', ...CACHE_REPORT_VARIABLES, ...BUILD_CONTEXT_VARIABLES];
 
 /** Files written in post_build: ECS standard deploy and ECS blue/green. */
 export const ARTIFACT_FILES = ['imagedefinitions.json', 'imageDetail.json'];
@@ -86,26 +93,32 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
     CIB_DOCKERFILE: options.dockerfile,
     CIB_BUILD_CONTEXT: options.buildContext,
     CIB_PLATFORM: options.platform,
+    CIB_DEFAULT_BRANCH: options.defaultBranch,
     CIB_DEFAULT_CACHE_TAG: options.defaultCacheTag,
+    CIB_PR_POLICY: options.pullRequests.mode,
+    CIB_PR_SECRETS: options.pullRequests.mountBuildSecrets ? 'true' : 'false',
     CIB_PROVENANCE: options.provenance ? 'true' : 'false',
     CIB_CONTAINER_NAME: options.containerName,
   };
   const preBuild: string[] = [
-    ...RESOLVE_BRANCH,
+    ...RESOLVE_BUILD_CONTEXT,
     'CIB_IMAGE_REGISTRY="${CIB_IMAGE_REPOSITORY_URI%%/*}"',
     'CIB_BUILD_LOG="$(mktemp)"',
     ...cacheRepositoryCommands(options, environment),
   ];
-  const tags = imageTagCommands(options.imageTags, environment);
-  preBuild.push(...tags.preBuild);
-  const args = builderArguments(options, tags.variables, environment);
+  if (options.imageTags.length === 0) {
+    throw new Error('imageTags must name at least one tag');
+  }
+  const tags = renderTagSelection(options.imageTags);
+  Object.assign(environment, tags.environment);
+  preBuild.push(...tags.commands);
+  const args = builderArguments(options, environment);
   const secrets = secretCommands(options.secretIds ?? [], environment);
   preBuild.push(...secrets.preBuild);
-  args.push(...secrets.args);
 
   const strategy = options.strategy._render({
     commonArgs: args.join(' '),
-    imageRefs: tags.variables.map((v) => `"$CIB_IMAGE_REPOSITORY_URI:$${v}"`),
+    argumentArrays: argumentArrays(secrets.args),
   });
   Object.assign(environment, strategy.environment);
   preBuild.push(...strategy.preBuild);
@@ -145,40 +158,10 @@ function cacheRepositoryCommands(options: BuildScriptOptions, environment: Envir
   return ['CIB_CACHE_REGISTRY="${CIB_CACHE_REPOSITORY_URI%%/*}"'];
 }
 
-/**
- * Image tags, in order; the first one is IMAGE_TAG. Each is a variable: fixed tags come from
- * the environment, the commit tag is computed by the commands returned.
- */
-function imageTagCommands(imageTags: ImageTag[], environment: Environment): { variables: string[]; preBuild: string[] } {
-  if (imageTags.length === 0) {
-    throw new Error('imageTags must name at least one tag');
-  }
-  const variables: string[] = [];
-  const preBuild: string[] = [];
-  let fixed = 0;
-  for (const tag of imageTags) {
-    if (tag.moving) {
-      fixed += 1;
-      environment[`CIB_IMAGE_TAG_${fixed}`] = tag.value!;
-      variables.push(`CIB_IMAGE_TAG_${fixed}`);
-    } else if (!variables.includes('CIB_COMMIT_TAG')) {
-      preBuild.push(...RESOLVE_COMMIT_TAG);
-      variables.push('CIB_COMMIT_TAG');
-    }
-  }
-  preBuild.push(
-    `export IMAGE_TAG="$${variables[0]}"`,
-    'export IMAGE_URI="$CIB_IMAGE_REPOSITORY_URI:$IMAGE_TAG"',
-  );
-  return { variables, preBuild };
-}
-
 /** Arguments every builder understands (docker buildx build and buildah build), as variable references. */
-function builderArguments(options: BuildScriptOptions, tagVariables: string[], environment: Environment): string[] {
-  const args = ['--file "$CIB_BUILD_CONTEXT/$CIB_DOCKERFILE"', '--platform "$CIB_PLATFORM"'];
-  for (const v of tagVariables) {
-    args.push(`--tag "$CIB_IMAGE_REPOSITORY_URI:$${v}"`);
-  }
+function builderArguments(options: BuildScriptOptions, environment: Environment): string[] {
+  // The tags (CIB_TAGS) and the secrets (CIB_SECRETS) are arrays built in the build command itself.
+  const args = ['--file "$CIB_BUILD_CONTEXT/$CIB_DOCKERFILE"', '--platform "$CIB_PLATFORM"', '"${CIB_TAGS[@]}"'];
   if (options.target !== undefined) {
     environment.CIB_TARGET = options.target;
     args.push('--target "$CIB_TARGET"');
@@ -194,12 +177,14 @@ function builderArguments(options: BuildScriptOptions, tagVariables: string[], e
       environment[`CIB_BUILD_ARG_${i + 1}`] = `${name}=${options.buildArgs[name]}`;
       args.push(`--build-arg "$CIB_BUILD_ARG_${i + 1}"`);
     });
+  args.push('"${CIB_SECRETS[@]}"');
   return args;
 }
 
 /**
  * Build secrets: written to private files (mktemp: mode 0600) and passed as files, so the values are
- * on no command line; the files are removed after the build.
+ * on no command line; the files are removed after the build. Only when the build mounts its secrets
+ * (not for a pull request, unless the policy says so): CIB_MOUNT_SECRETS from the build context.
  */
 function secretCommands(secretIds: string[], environment: Environment): { preBuild: string[]; args: string[]; files: string[] } {
   const preBuild: string[] = [];
@@ -208,7 +193,10 @@ function secretCommands(secretIds: string[], environment: Environment): { preBui
   secretIds.forEach((id, i) => {
     const n = i + 1;
     environment[`CIB_SECRET_${n}_ID`] = id;
-    preBuild.push(`CIB_SECRET_${n}_FILE="$(mktemp)"`, `printf '%s' "$CIB_SECRET_${n}" > "$CIB_SECRET_${n}_FILE"`);
+    preBuild.push(command(
+      `CIB_SECRET_${n}_FILE=""; if [ "$CIB_MOUNT_SECRETS" = true ]; then CIB_SECRET_${n}_FILE="$(mktemp)" &&`,
+      `printf '%s' "$CIB_SECRET_${n}" > "$CIB_SECRET_${n}_FILE"; fi`,
+    ));
     args.push(`--secret "id=$CIB_SECRET_${n}_ID,src=$CIB_SECRET_${n}_FILE"`);
     files.push(`"$CIB_SECRET_${n}_FILE"`);
   });
@@ -220,7 +208,7 @@ function buildPhase(strategy: StrategyScript, secretFiles: string[]): string[] {
   return [
     START_TIMER,
     ...strategy.buildCommands,
-    ...(secretFiles.length > 0 ? [`rm -f ${secretFiles.join(' ')}`] : []),
+    ...(secretFiles.length > 0 ? [`if [ "$CIB_MOUNT_SECRETS" = true ]; then rm -f ${secretFiles.join(' ')}; fi`] : []),
     ...countCommands(strategy.logFormat),
     ...strategy.pushCommands,
   ];
@@ -229,9 +217,14 @@ function buildPhase(strategy: StrategyScript, secretFiles: string[]): string[] {
 /** The files for the ECS deploy actions, the summary line, and the metrics when they are published. */
 function postBuildPhase(publishMetrics: boolean): string[] {
   return [
-    'printf \'[{"name":"%s","imageUri":"%s"}]\\n\' "$CIB_CONTAINER_NAME" "$IMAGE_URI" > imagedefinitions.json',
-    'printf \'{"ImageURI":"%s"}\\n\' "$CIB_IMAGE_REPOSITORY_URI@$IMAGE_DIGEST" > imageDetail.json',
-    'echo "pushed $IMAGE_URI ($IMAGE_DIGEST)"',
+    command(
+      'if [ "$CIB_PUSH" = true ]; then',
+      'printf \'[{"name":"%s","imageUri":"%s"}]\\n\' "$CIB_CONTAINER_NAME" "$IMAGE_URI" > imagedefinitions.json &&',
+      'printf \'{"ImageURI":"%s"}\\n\' "$CIB_IMAGE_REPOSITORY_URI@$IMAGE_DIGEST" > imageDetail.json &&',
+      'echo "pushed $IMAGE_URI ($IMAGE_DIGEST)";',
+      // Nothing was pushed (a pull request built only): files that deploy nothing.
+      'else printf \'[]\\n\' > imagedefinitions.json && printf \'{}\\n\' > imageDetail.json && echo "built only: nothing pushed"; fi',
+    ),
     ...(publishMetrics ? [PUBLISH_METRICS] : []),
   ];
 }

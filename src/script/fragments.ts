@@ -26,13 +26,17 @@ export const LOGIN_CACHE_REGISTRY = command(
 /** `docker login` for the image registry and, if different, the cache registry. */
 export const DOCKER_LOGIN = [LOGIN_IMAGE_REGISTRY, LOGIN_CACHE_REGISTRY];
 
-/** Fails the build when no digest was found for the pushed image. */
-export const REQUIRE_DIGEST =
-  'if [ -z "$IMAGE_DIGEST" ]; then echo "error: could not determine the digest of the pushed image" >&2; false; fi';
+/** Fails the build when the image was pushed and no digest was found for it. */
+export const REQUIRE_DIGEST = command(
+  'if [ "$CIB_PUSH" = true ] && [ -z "$IMAGE_DIGEST" ]; then',
+  'echo "error: could not determine the digest of the pushed image" >&2; false; fi',
+);
 
-/** Exports the pushed image's digest, read from the buildx metadata file. */
-export const EXPORT_DIGEST_FROM_METADATA =
-  'export IMAGE_DIGEST="$(sed -n \'s/.*"containerimage.digest": *"\\(sha256:[0-9a-f]*\\)".*/\\1/p\' "$CIB_METADATA_FILE" | head -n 1)"';
+/** Exports the pushed image's digest, read from the buildx metadata file (none when nothing was pushed). */
+export const EXPORT_DIGEST_FROM_METADATA = command(
+  'export IMAGE_DIGEST=""; if [ "$CIB_PUSH" = true ]; then',
+  'IMAGE_DIGEST="$(sed -n \'s/.*"containerimage.digest": *"\\(sha256:[0-9a-f]*\\)".*/\\1/p\' "$CIB_METADATA_FILE" | head -n 1)"; fi',
+);
 
 /** Reads the pushed image's digest from the buildx metadata file, and requires one. */
 export const DIGEST_FROM_METADATA = [EXPORT_DIGEST_FROM_METADATA, REQUIRE_DIGEST];
@@ -42,6 +46,35 @@ export const BUILDX_COMMON = [
   'docker buildx version',
   'CIB_METADATA_FILE="$(mktemp)"',
 ];
+
+/**
+ * The arrays every build command starts from, built in that same command (arrays do not survive
+ * from one command to the next): `CIB_TAGS`, one `--tag` per tag in CIB_PUSH_TAGS (values made of
+ * ECR tag characters, so splitting on spaces is safe), and `CIB_SECRETS`, the `--secret` arguments
+ * when the build mounts its secrets.
+ */
+export function argumentArrays(secretArgs: string[]): string {
+  const secrets = secretArgs.length > 0
+    ? `if [ "$CIB_MOUNT_SECRETS" = true ]; then CIB_SECRETS=(${secretArgs.join(' ')}); fi;`
+    : '';
+  return command(
+    'CIB_TAGS=(); for t in $CIB_PUSH_TAGS; do CIB_TAGS+=(--tag "$CIB_IMAGE_REPOSITORY_URI:$t"); done;',
+    `CIB_SECRETS=();${secrets ? ' ' + secrets : ''}`,
+  );
+}
+
+/** `--push` in the array CIB_OUTPUT when the build pushes (a pull request built only does not). */
+export const PUSH_OUTPUT_ARRAY = 'CIB_OUTPUT=(); if [ "$CIB_PUSH" = true ]; then CIB_OUTPUT=(--push); fi;';
+
+/** Pushes every tag of CIB_PUSH_TAGS with `tool push` (docker or buildah), when the build pushes; fails if any push failed. */
+export function pushEachTag(tool: string, firstTagExtraArgs = ''): string {
+  return command(
+    'if [ "$CIB_PUSH" = true ]; then s=0; for t in $CIB_PUSH_TAGS; do',
+    `if [ "$t" = "$IMAGE_TAG" ]; then ${tool} push ${firstTagExtraArgs ? `${firstTagExtraArgs} ` : ''}"$CIB_IMAGE_REPOSITORY_URI:$t" || s=1;`,
+    `else ${tool} push "$CIB_IMAGE_REPOSITORY_URI:$t" || s=1; fi; done;`,
+    'if [ "$s" != 0 ]; then echo "error: pushing the image failed (see above)" >&2; false; fi; fi',
+  );
+}
 
 /** Runs a build command with its output also going to the build log, which the step counter reads. */
 export function teeBuildLog(build: string): string {

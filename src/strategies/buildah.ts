@@ -2,7 +2,7 @@ import { Duration, aws_ecr as ecr } from 'aws-cdk-lib';
 import { CacheStrategy } from './cache-strategy';
 import { expireUntaggedAndAged } from './lifecycle-rules';
 import { StrategyContext, StrategyScript } from './strategy-script';
-import { REQUIRE_DIGEST, command, teeBuildLog } from '../script/fragments';
+import { REQUIRE_DIGEST, command, pushEachTag } from '../script/fragments';
 
 /** Installs Buildah with the package manager at hand, unless it is there already. */
 const INSTALL_BUILDAH = command(
@@ -39,6 +39,19 @@ const WRITE_AUTH_FILE = command(
 
 const CACHE_FROM = '--cache-from "$CIB_CACHE_REPOSITORY_URI"';
 
+/**
+ * `--cache-to` the cache repository, in the array CIB_CACHE_TO, for a build that writes a cache and is
+ * not a pull request: Buildah keys its cache by step content in one namespace shared by every branch,
+ * so a pull request (any policy) only reads it.
+ */
+const CACHE_TO_ARRAY = command(
+  'CIB_CACHE_TO=(); if [ -n "$CIB_CACHE_WRITE_SCOPE" ] && [ "$CIB_EVENT" != pull-request ]; then',
+  'CIB_CACHE_TO=(--cache-to "$CIB_CACHE_REPOSITORY_URI"); fi;',
+);
+
+/** How Buildah reports a refused cache push (imagebuildah's stage executor: `failed pushing cache to ...`). */
+const CACHE_PUSH_FAILED = '^Error: failed pushing cache to ';
+
 /** Buildah with `--layers`: one cache tag per step in the cache repository, named by the step's content hash. */
 export class BuildahCache extends CacheStrategy {
   public readonly name = 'buildah';
@@ -49,15 +62,13 @@ export class BuildahCache extends CacheStrategy {
   }
 
   public _render(context: StrategyContext): StrategyScript {
-    const [first, ...rest] = context.imageRefs;
     return {
       install: this.install ? [INSTALL_BUILDAH, 'buildah --version'] : [],
       preBuild: ['export REGISTRY_AUTH_FILE="$(mktemp)"', WRITE_AUTH_FILE, 'CIB_DIGEST_FILE="$(mktemp)"'],
-      buildCommands: [teeBuildLog(buildWithFallback(context.commonArgs))],
+      buildCommands: [command(context.argumentArrays, CACHE_TO_ARRAY, buildWithFallback(context.commonArgs))],
       pushCommands: [
-        `buildah push --digestfile "$CIB_DIGEST_FILE" ${first}`,
-        ...rest.map((ref) => `buildah push ${ref}`),
-        'export IMAGE_DIGEST="$(cat "$CIB_DIGEST_FILE")"',
+        pushEachTag('buildah', '--digestfile "$CIB_DIGEST_FILE"'),
+        'export IMAGE_DIGEST=""; if [ "$CIB_PUSH" = true ]; then IMAGE_DIGEST="$(cat "$CIB_DIGEST_FILE")"; fi',
         REQUIRE_DIGEST,
       ],
       logFormat: 'buildah',
@@ -71,11 +82,17 @@ export class BuildahCache extends CacheStrategy {
   }
 }
 
-/** The build with cache export; a refused export fails `buildah build`, so build again without it (local layers make it quick). */
+/**
+ * The build with cache export. A refused cache push fails `buildah build`: only then build again
+ * without exporting (local layers make it quick). Any other failure fails the build once, with its
+ * own error.
+ */
 function buildWithFallback(commonArgs: string): string {
+  const build = (cacheTo: string) => `buildah build --layers ${CACHE_FROM} ${cacheTo}${commonArgs} "$CIB_BUILD_CONTEXT"`;
   return command(
-    `{ buildah build --layers ${CACHE_FROM} --cache-to "$CIB_CACHE_REPOSITORY_URI" ${commonArgs} "$CIB_BUILD_CONTEXT"`,
-    '|| { echo "warning: the build with cache export failed; building again without exporting the cache" >&2;',
-    `buildah build --layers ${CACHE_FROM} ${commonArgs} "$CIB_BUILD_CONTEXT"; }; }`,
+    `set -o pipefail; if ${build('"${CIB_CACHE_TO[@]}" ')} 2>&1 | tee "$CIB_BUILD_LOG"; then true;`,
+    `elif [ "\${#CIB_CACHE_TO[@]}" -gt 0 ] && grep -q '${CACHE_PUSH_FAILED}' "$CIB_BUILD_LOG"; then`,
+    'echo "warning: the build with cache export failed; building again without exporting the cache" >&2;',
+    `${build('')} 2>&1 | tee -a "$CIB_BUILD_LOG"; else false; fi`,
   );
 }

@@ -2,7 +2,7 @@ import { Duration, aws_ecr as ecr } from 'aws-cdk-lib';
 import { CacheStrategy } from './cache-strategy';
 import { expireUntaggedAndAged, keepDefaultBranchCache } from './lifecycle-rules';
 import { StrategyContext, StrategyScript } from './strategy-script';
-import { DOCKER_LOGIN, REQUIRE_DIGEST, command, teeBuildLog } from '../script/fragments';
+import { DOCKER_LOGIN, REQUIRE_DIGEST, command, pushEachTag, teeBuildLog } from '../script/fragments';
 
 /** Every tagged image of the cache repository, one tag a line. */
 const LIST_CACHE_TAGS = command(
@@ -11,13 +11,13 @@ const LIST_CACHE_TAGS = command(
   '| tr -s \'\\t \' \'\\n\\n\'',
 );
 
-/** Keeps the lines `<prefix><number>` for the branch's (b) and the default branch's (d) cache tag prefix. */
+/** Keeps the lines `<scope>-e<number>` for each scope the build reads (space-separated in CIB_CACHE_READ_SCOPES). */
 const SELECT_INLINE_TAGS = command(
-  'awk -v b="$CIB_CACHE_TAG-e" -v d="$CIB_DEFAULT_CACHE_TAG-e"',
-  '\'(index($0, b) == 1 && substr($0, length(b) + 1) ~ /^[0-9]+$/) || (index($0, d) == 1 && substr($0, length(d) + 1) ~ /^[0-9]+$/)\'',
+  'awk -v scopes="$CIB_CACHE_READ_SCOPES" \'BEGIN { n = split(scopes, s, " ") }',
+  '{ for (i = 1; i <= n; i++) { p = s[i] "-e"; if (index($0, p) == 1 && substr($0, length(p) + 1) ~ /^[0-9]+$/) { print; next } } }\'',
 );
 
-/** The branch's and the default branch's cache tags, `<tag>-e<number of executed steps>`, space-separated in CIB_INLINE_CACHE_TAGS. */
+/** The cache tags of the scopes the build reads, `<scope>-e<number of executed steps>`, space-separated in CIB_INLINE_CACHE_TAGS. */
 const FIND_INLINE_CACHE_TAGS = command(
   `CIB_INLINE_CACHE_TAGS="$(set -o pipefail; ${LIST_CACHE_TAGS} | ${SELECT_INLINE_TAGS} | sort -u | tr '\\n' ' ')"`,
   '|| { echo "warning: could not list the cache tags; building without the cache" >&2; CIB_INLINE_CACHE_TAGS=""; }',
@@ -28,13 +28,17 @@ const CACHE_FROM_ARRAY = 'CIB_FROM=(); for t in $CIB_INLINE_CACHE_TAGS; do CIB_F
 
 /** Exports the digest of the pushed image, from the repository digest of the local image. */
 const EXPORT_DIGEST_FROM_REPO_DIGESTS = command(
-  'export IMAGE_DIGEST="$(docker image inspect --format \'{{range .RepoDigests}}{{println .}}{{end}}\' "$IMAGE_URI"',
-  '| awk -v r="$CIB_IMAGE_REPOSITORY_URI@" \'index($0, r) == 1 { print substr($0, length(r) + 1); exit }\')"',
+  'export IMAGE_DIGEST=""; if [ "$CIB_PUSH" = true ]; then IMAGE_DIGEST="$(docker image inspect --format \'{{range .RepoDigests}}{{println .}}{{end}}\' "$IMAGE_URI"',
+  '| awk -v r="$CIB_IMAGE_REPOSITORY_URI@" \'index($0, r) == 1 { print substr($0, length(r) + 1); exit }\')"; fi',
 );
 
-/** Pushes the image to the cache tag `<branch tag>-e<executed steps>`, when it executed any step; a failure only costs the cache. */
+/**
+ * Pushes the image to the cache tag `<own scope>-e<executed steps>`, when the build writes a cache
+ * and executed any step; a failure only costs the cache.
+ */
 const PUSH_INLINE_CACHE_TAG = command(
-  'if [ "$EXECUTED_STEPS" -gt 0 ]; then CIB_INLINE_TAG="$CIB_CACHE_TAG-e$EXECUTED_STEPS";',
+  'if [ -z "$CIB_CACHE_WRITE_SCOPE" ]; then echo "inline cache: this build writes no cache";',
+  'elif [ "$EXECUTED_STEPS" -gt 0 ]; then CIB_INLINE_TAG="$CIB_CACHE_WRITE_SCOPE-e$EXECUTED_STEPS";',
   'echo "inline cache: $EXECUTED_STEPS steps executed, pushing cache tag $CIB_INLINE_TAG";',
   'docker tag "$IMAGE_URI" "$CIB_CACHE_REPOSITORY_URI:$CIB_INLINE_TAG" && docker push "$CIB_CACHE_REPOSITORY_URI:$CIB_INLINE_TAG"',
   '|| echo "warning: pushing the cache tag failed; the image push is not affected" >&2;',
@@ -58,9 +62,9 @@ export class InlineCache extends CacheStrategy {
         FIND_INLINE_CACHE_TAGS,
         'echo "inline cache: importing [$CIB_INLINE_CACHE_TAGS]"',
       ],
-      buildCommands: [command(CACHE_FROM_ARRAY, teeBuildLog(build))],
+      buildCommands: [command(context.argumentArrays, CACHE_FROM_ARRAY, teeBuildLog(build))],
       pushCommands: [
-        ...context.imageRefs.map((ref) => `docker push ${ref}`),
+        pushEachTag('docker'),
         EXPORT_DIGEST_FROM_REPO_DIGESTS,
         REQUIRE_DIGEST,
         PUSH_INLINE_CACHE_TAG,

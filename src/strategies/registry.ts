@@ -1,61 +1,79 @@
 import { BuildxBuilder } from './buildx-builder';
 import { CacheStrategy } from './cache-strategy';
 import { StrategyContext, StrategyScript } from './strategy-script';
-import { BUILDX_COMMON, DIGEST_FROM_METADATA, DOCKER_LOGIN, command, teeBuildLog } from '../script/fragments';
-
-/** Name of the builder the docker-container driver creates. */
-export const BUILDER_NAME = 'cib-builder';
+import { BUILDX_COMMON, DIGEST_FROM_METADATA, DOCKER_LOGIN, PUSH_OUTPUT_ARRAY, command, teeBuildLog } from '../script/fragments';
 
 /**
- * The cache export, to the branch's cache tag: every intermediate layer (`mode=max`), as an OCI
- * image manifest (the only cache form ECR accepts); a failed export does not fail the build.
+ * The builder the docker-container driver creates: named after the build (`cib-` and the build id's
+ * UUID), so that a builder left on the host by an earlier build, or created by the build image,
+ * never makes `docker buildx create` fail.
  */
-const CACHE_TO = `CIB_CACHE_TO="${[
-  'type=registry',
-  'ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG',
-  'mode=max',
-  'image-manifest=true',
-  'oci-mediatypes=true',
-  'ignore-error=true',
-].join(',')}"`;
-
-/** Imports the branch's and the default branch's cache; exports to the branch's. */
-const CACHE_ARGS = command(
-  '--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG"',
-  '--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_DEFAULT_CACHE_TAG"',
-  '--cache-to "$CIB_CACHE_TO"',
+const BUILDER_NAME = command(
+  'b="${CODEBUILD_BUILD_ID:-local:$$}"; b="${b##*:}";',
+  'CIB_BUILDER="cib-$(printf \'%s\' "$b" | LC_ALL=C tr -c \'a-zA-Z0-9_-\' \'-\' | head -c 40)"',
 );
 
 /**
- * Starts a docker-container builder from $CIB_BUILDER_IMAGE, in the network $CIB_BUILDER_NETWORK and
- * with the buildkitd configuration file $CIB_BUILDKITD_CONFIG_FILE when the builder has them.
+ * The cache export, to the build's own cache scope (none when it writes no cache): every
+ * intermediate layer (`mode=max`), as an OCI image manifest (the only cache form ECR accepts);
+ * a failed export does not fail the build.
+ */
+const CACHE_TO = command(
+  'CIB_CACHE_TO=""; if [ -n "$CIB_CACHE_WRITE_SCOPE" ]; then',
+  `CIB_CACHE_TO="${[
+    'type=registry',
+    'ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_WRITE_SCOPE',
+    'mode=max',
+    'image-manifest=true',
+    'oci-mediatypes=true',
+    'ignore-error=true',
+  ].join(',')}"; fi`,
+);
+
+/** `--cache-from` each scope the build reads, `--cache-to` its own, in the array CIB_CACHE. */
+const CACHE_ARRAY = command(
+  'CIB_CACHE=(); for s in $CIB_CACHE_READ_SCOPES; do CIB_CACHE+=(--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$s"); done;',
+  'if [ -n "$CIB_CACHE_TO" ]; then CIB_CACHE+=(--cache-to "$CIB_CACHE_TO"); fi;',
+);
+
+/**
+ * Starts a docker-container builder named $CIB_BUILDER from $CIB_BUILDER_IMAGE, in the network
+ * $CIB_BUILDER_NETWORK and with the buildkitd configuration file $CIB_BUILDKITD_CONFIG_FILE when the
+ * builder has them; what docker said is in CIB_CREATE_OUTPUT.
  */
 function createBuilder(builder: BuildxBuilder): string {
   return command(
-    `docker buildx create --name ${BUILDER_NAME} --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE"`,
+    'CIB_CREATE_OUTPUT="$(docker buildx create --name "$CIB_BUILDER" --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE"',
     ...(builder.network !== undefined ? ['--driver-opt "network=$CIB_BUILDER_NETWORK"'] : []),
     // `--config`, not its newer name `--buildkitd-config`: older buildx releases know only this one.
     ...(builder.buildkitdConfig !== undefined ? ['--config "$CIB_BUILDKITD_CONFIG_FILE"'] : []),
-    '--bootstrap',
+    '--bootstrap 2>&1)"',
   );
 }
 
 /** Writes the buildkitd configuration (from the project variable) to a private file. */
 const WRITE_BUILDKITD_CONFIG = 'CIB_BUILDKITD_CONFIG_FILE="$(mktemp)" && printf \'%s\\n\' "$CIB_BUILDKITD_CONFIG" > "$CIB_BUILDKITD_CONFIG_FILE"';
 
+/** What `docker buildx create` said, then the error or warning: the real cause comes first. */
+const SHOW_CREATE_OUTPUT = 'printf \'%s\\n\' "$CIB_CREATE_OUTPUT" >&2;';
+
 /**
  * When the builder cannot start, with the fallback: the engine's builder (classic image store)
  * cannot export a registry cache (an inline one it can).
  */
 const FALL_BACK_TO_ENGINE_BUILDER = command(
-  'echo "warning: could not start a BuildKit builder from the image $CIB_BUILDER_IMAGE; building with the engine\'s builder,',
-  'which cannot export the cache" >&2; CIB_BUILDER=default; CIB_CACHE_TO="type=inline"',
+  SHOW_CREATE_OUTPUT,
+  'echo "warning: could not start a BuildKit builder from the image $CIB_BUILDER_IMAGE (docker buildx create failed, above);',
+  'building with the engine\'s builder, which cannot export the cache" >&2; CIB_BUILDER=default;',
+  'if [ -n "$CIB_CACHE_TO" ]; then CIB_CACHE_TO="type=inline"; fi',
 );
 
 /** When the builder cannot start, without fallback: fail and say what to do. */
 const FAIL_WITHOUT_BUILDER = command(
-  'echo "error: could not start a BuildKit builder from the image $CIB_BUILDER_IMAGE. If Docker Hub refused the pull (rate limit),',
-  'copy the image into ECR and name the copy in BuildxBuilder.dockerContainer({ image }), or allow fallbackToEngineBuilder" >&2; false',
+  SHOW_CREATE_OUTPUT,
+  'echo "error: could not start a BuildKit builder from the image $CIB_BUILDER_IMAGE (docker buildx create failed, above).',
+  'If the image pull was refused (Docker Hub rate limit), copy the image into ECR and name the copy in',
+  'BuildxBuilder.dockerContainer({ image }), or allow fallbackToEngineBuilder" >&2; false',
 );
 
 /** The commands that start a docker-container builder and set CIB_BUILDER. */
@@ -63,8 +81,8 @@ function startBuilder(builder: BuildxBuilder): string[] {
   const otherwise = builder.fallbackToEngineBuilder ? FALL_BACK_TO_ENGINE_BUILDER : FAIL_WITHOUT_BUILDER;
   return [
     ...(builder.buildkitdConfig !== undefined ? [WRITE_BUILDKITD_CONFIG] : []),
-    `CIB_BUILDER=${BUILDER_NAME}`,
-    `if ${createBuilder(builder)}; then echo "BuildKit builder ${BUILDER_NAME} started"; else ${otherwise}; fi`,
+    BUILDER_NAME,
+    `if ${createBuilder(builder)}; then printf '%s\\n' "$CIB_CREATE_OUTPUT"; echo "BuildKit builder $CIB_BUILDER started"; else ${otherwise}; fi`,
   ];
 }
 
@@ -90,9 +108,9 @@ export class RegistryCache extends CacheStrategy {
     const containerBuilder = this.builder.driver === 'docker-container';
     const builderArg = containerBuilder ? ' --builder "$CIB_BUILDER"' : '';
     const build = command(
-      `docker buildx build${builderArg} --progress=plain --push --provenance="$CIB_PROVENANCE" --metadata-file "$CIB_METADATA_FILE"`,
+      `docker buildx build${builderArg} --progress=plain "\${CIB_OUTPUT[@]}" --provenance="$CIB_PROVENANCE" --metadata-file "$CIB_METADATA_FILE"`,
       context.commonArgs,
-      CACHE_ARGS,
+      '"${CIB_CACHE[@]}"',
       '"$CIB_BUILD_CONTEXT"',
     );
     return {
@@ -103,7 +121,7 @@ export class RegistryCache extends CacheStrategy {
         CACHE_TO,
         ...(containerBuilder ? startBuilder(this.builder) : []),
       ],
-      buildCommands: [teeBuildLog(build)],
+      buildCommands: [command(context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY, teeBuildLog(build))],
       pushCommands: DIGEST_FROM_METADATA,
       logFormat: 'buildkit',
       environment: containerBuilder ? builderEnvironment(this.builder) : {},

@@ -2,7 +2,7 @@ import { BuildLogFormat } from '../script/cache-report';
 
 /**
  * What the renderer hands a cache strategy, and what the strategy gives back. Internal: the
- * commands are an implementation detail that `script/build-script.ts` assembles and tests pin down.
+ * commands are an implementation detail that `build-script.ts` assembles and tests pin down.
  *
  * CodeBuild carries only scalar shell variables and the working directory from one command to
  * the next (arrays, functions and shell options are lost), so every command is self-contained
@@ -11,19 +11,22 @@ import { BuildLogFormat } from '../script/cache-report';
 export interface StrategyContext {
   /**
    * Arguments every builder understands (docker buildx build and buildah build): --file,
-   * --platform, --tag, --target, --network, --build-arg; only variable references, no values.
+   * --platform, the tags, --target, --network, --build-arg, the secrets; only variable
+   * references, no values. Uses the arrays of `argumentArrays`.
    */
   readonly commonArgs: string;
-  /** Every image reference to push, quoted, e.g. `"$CIB_IMAGE_REPOSITORY_URI:$CIB_COMMIT_TAG"`. */
-  readonly imageRefs: string[];
+  /** Statements that build the arrays `commonArgs` uses: put them in the build command itself. */
+  readonly argumentArrays: string;
 }
 
 /**
- * Commands may rely on the scalar variables the renderer sets before them:
- * `CIB_CACHE_TAG` / `CIB_DEFAULT_CACHE_TAG` (the branch and default-branch cache tags),
- * `CIB_IMAGE_REGISTRY` / `CIB_CACHE_REGISTRY` (registry hosts), `IMAGE_URI`, `IMAGE_TAG`,
- * `CIB_BUILD_LOG` (a file for the build output), and after the build `CACHED_STEPS` and
- * `EXECUTED_STEPS`; they must leave `IMAGE_DIGEST` exported after the build phase.
+ * Commands may rely on the scalar variables the renderer sets before them: the build context
+ * (`CIB_EVENT`, `CIB_CACHE_WRITE_SCOPE`, empty when the build writes no cache, and
+ * `CIB_CACHE_READ_SCOPES`, space-separated), `CIB_DEFAULT_CACHE_TAG`, the tags to push
+ * (`CIB_PUSH_TAGS`, space-separated; `CIB_PUSH` is `true` when there are any), `IMAGE_URI`,
+ * `IMAGE_TAG`, `CIB_IMAGE_REGISTRY` / `CIB_CACHE_REGISTRY` (registry hosts), `CIB_BUILD_LOG` (a file
+ * for the build output), and after the build `CACHED_STEPS` and `EXECUTED_STEPS`; they must leave
+ * `IMAGE_DIGEST` exported after the build phase (empty when nothing was pushed).
  */
 export interface StrategyScript {
   /** Commands of the install phase. */

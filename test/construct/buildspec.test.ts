@@ -26,12 +26,13 @@ describe('buildspec', () => {
     expect(spec.env.shell).toEqual('bash');
   });
 
-  test('exports IMAGE_URI, IMAGE_TAG, IMAGE_DIGEST, CACHE_HIT_RATIO and CACHED_STEPS', () => {
+  test('exports IMAGE_URI, IMAGE_TAG, IMAGE_DIGEST, CACHE_HIT_RATIO, CACHED_STEPS and the build context', () => {
     // WHEN
     const spec = buildSpec(synth().template);
 
     // THEN
-    expect(spec.env['exported-variables']).toEqual(['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', 'CACHE_HIT_RATIO', 'CACHED_STEPS']);
+    expect(spec.env['exported-variables']).toEqual(['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', 'CACHE_HIT_RATIO', 'CACHED_STEPS',
+      'BUILD_EVENT', 'BUILD_REF', 'BUILD_REF_TYPE', 'BUILD_COMMIT', 'PULL_REQUEST_NUMBER', 'PULL_REQUEST_ACTION', 'PULL_REQUEST_BASE', 'CACHE_SCOPE']);
   });
 
   test('leaves imagedefinitions.json and imageDetail.json as artifacts', () => {
@@ -57,24 +58,23 @@ describe('buildspec', () => {
     const { template } = synth();
     const command = buildCommand(template);
 
-    // THEN: the build exports to CIB_CACHE_TO, which pre_build sets
+    // THEN: the build exports to CIB_CACHE_TO, which pre_build sets to the build's own scope (if it writes one)
     expect(command).toContain('--cache-to "$CIB_CACHE_TO"');
     const setting = (buildSpec(template).phases.pre_build.commands as string[]).filter((c) => c.startsWith('CIB_CACHE_TO='));
     expect(setting).toHaveLength(1);
-    const cacheTo = /^CIB_CACHE_TO="([^"]*)"$/.exec(setting[0])![1];
-    expect(cacheTo).toMatch(/^type=registry,ref=\$CIB_CACHE_REPOSITORY_URI:\$CIB_CACHE_TAG,/);
+    const cacheTo = /CIB_CACHE_TO="(type=[^"]*)"/.exec(setting[0])![1];
+    expect(cacheTo).toMatch(/^type=registry,ref=\$CIB_CACHE_REPOSITORY_URI:\$CIB_CACHE_WRITE_SCOPE,/);
     for (const option of ['mode=max', 'image-manifest=true', 'oci-mediatypes=true', 'ignore-error=true']) {
       expect(cacheTo.split(',')).toContain(option);
     }
   });
 
-  test('imports the branch cache and the default branch cache', () => {
+  test('imports every scope the build reads (its own and the default branch\'s)', () => {
     // WHEN
     const command = buildCommand(synth().template);
 
     // THEN
-    expect(command).toContain('--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_TAG"');
-    expect(command).toContain('--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$CIB_DEFAULT_CACHE_TAG"');
+    expect(command).toContain('for s in $CIB_CACHE_READ_SCOPES; do CIB_CACHE+=(--cache-from "type=registry,ref=$CIB_CACHE_REPOSITORY_URI:$s"); done;');
   });
 
   test('uses no cache with CacheStrategy.none()', () => {
@@ -101,7 +101,8 @@ describe('buildspec', () => {
     // THEN
     expect(projectOf(template).Properties.Source.BuildSpec).not.toMatch(/zq-|MARKER_ARG/);
     expect(JSON.stringify(plainEnv(template)).match(/zq-[a-z]+/g)?.sort()).toEqual([
-      'zq-argvalue', 'zq-branch', 'zq-container', 'zq-context', 'zq-dir', 'zq-tag', 'zq-target',
+      // the default branch twice: as git names it (CIB_DEFAULT_BRANCH) and as its cache tag
+      'zq-argvalue', 'zq-branch', 'zq-branch', 'zq-container', 'zq-context', 'zq-dir', 'zq-tag', 'zq-target',
     ]);
   });
 });
@@ -231,11 +232,13 @@ describe('build secrets', () => {
     expect(command).toContain('--secret "id=$CIB_SECRET_1_ID,src=$CIB_SECRET_1_FILE"');
     expect(command).toContain('--secret "id=$CIB_SECRET_2_ID,src=$CIB_SECRET_2_FILE"');
     const all: string[] = Object.values<any>(buildSpec(template).phases).flatMap((p) => p.commands);
-    expect(all.filter((c) => /\$CIB_SECRET_[0-9]+"/.test(c))).toEqual([
-      'printf \'%s\' "$CIB_SECRET_1" > "$CIB_SECRET_1_FILE"',
-      'printf \'%s\' "$CIB_SECRET_2" > "$CIB_SECRET_2_FILE"',
-    ]);
-    expect(all).toContain('rm -f "$CIB_SECRET_1_FILE" "$CIB_SECRET_2_FILE"');
+    // written only when the build mounts its secrets (not for a pull request)
+    expect(all.filter((c) => /\$CIB_SECRET_[0-9]+"/.test(c))).toEqual([1, 2].map((n) => [
+      `CIB_SECRET_${n}_FILE=""; if [ "$CIB_MOUNT_SECRETS" = true ]; then CIB_SECRET_${n}_FILE="$(mktemp)" &&`,
+      `printf '%s' "$CIB_SECRET_${n}" > "$CIB_SECRET_${n}_FILE"; fi`,
+    ].join(' ')));
+    expect(command).toContain('if [ "$CIB_MOUNT_SECRETS" = true ]; then CIB_SECRETS=(--secret');
+    expect(all).toContain('if [ "$CIB_MOUNT_SECRETS" = true ]; then rm -f "$CIB_SECRET_1_FILE" "$CIB_SECRET_2_FILE"; fi');
   });
 
   test('the project may read these secrets', () => {

@@ -64,7 +64,11 @@ describe('toCodeBuildAction', () => {
       InputArtifacts: [{ Name: 'Source' }],
     });
     expect(action.OutputArtifacts).toBeUndefined();
-    expect(action.Configuration.EnvironmentVariables).toBeUndefined();
+    // a pipeline build of the default branch, unless told which branch it builds
+    expect(JSON.parse(action.Configuration.EnvironmentVariables)).toEqual([
+      { name: 'CIB_TRIGGER', type: 'PLAINTEXT', value: 'pipeline' },
+      { name: 'CIB_BRANCH', type: 'PLAINTEXT', value: 'main' },
+    ]);
   });
 
   test('uses the given variables namespace, and the action exposes IMAGE_URI in it', () => {
@@ -88,6 +92,7 @@ describe('toCodeBuildAction', () => {
 
     // THEN
     expect(JSON.parse(buildAction(template).Configuration.EnvironmentVariables)).toEqual([
+      { name: 'CIB_TRIGGER', type: 'PLAINTEXT', value: 'pipeline' },
       { name: 'CIB_BRANCH', type: 'PLAINTEXT', value: '#{SourceVariables.BranchName}' },
     ]);
   });

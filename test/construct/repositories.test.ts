@@ -1,6 +1,6 @@
 import { Duration, aws_ecr as ecr } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { CacheStrategy, CachedImageBuild, ImageTag } from '../../src';
+import { CacheStrategy, CachedImageBuild, ImageTag, PullRequestPolicy } from '../../src';
 import { appRepository, cacheRepository, lifecycleRules, newStack, plainEnv, synth } from '../helpers/construct';
 
 describe('application repository', () => {
@@ -34,7 +34,7 @@ describe('application repository', () => {
     expect(repo.Properties.RepositoryName).toBeUndefined();
   });
 
-  test('keeps tags immutable except latest by default', () => {
+  test('keeps tags immutable except latest and the pull requests\' pr-* by default', () => {
     // WHEN
     const { template } = synth({ repositoryName: 'api' });
 
@@ -43,6 +43,7 @@ describe('application repository', () => {
     expect(repo.Properties.ImageTagMutability).toEqual('IMMUTABLE_WITH_EXCLUSION');
     expect(repo.Properties.ImageTagMutabilityExclusionFilters).toEqual([
       { ImageTagMutabilityExclusionFilterType: 'WILDCARD', ImageTagMutabilityExclusionFilterValue: 'latest' },
+      { ImageTagMutabilityExclusionFilterType: 'WILDCARD', ImageTagMutabilityExclusionFilterValue: 'pr-*' },
     ]);
   });
 
@@ -55,12 +56,13 @@ describe('application repository', () => {
     expect(repo.Properties.ImageTagMutabilityExclusionFilters).toEqual([
       { ImageTagMutabilityExclusionFilterType: 'WILDCARD', ImageTagMutabilityExclusionFilterValue: 'latest' },
       { ImageTagMutabilityExclusionFilterType: 'WILDCARD', ImageTagMutabilityExclusionFilterValue: 'stable' },
+      { ImageTagMutabilityExclusionFilterType: 'WILDCARD', ImageTagMutabilityExclusionFilterValue: 'pr-*' },
     ]);
   });
 
-  test('is IMMUTABLE without exclusions when no fixed tag is given', () => {
+  test('is IMMUTABLE without exclusions when no tag may move (no fixed tag, pull requests built only)', () => {
     // WHEN
-    const { template } = synth({ imageTags: [ImageTag.commit()] });
+    const { template } = synth({ imageTags: [ImageTag.commit()], pullRequests: PullRequestPolicy.buildOnly() });
 
     // THEN
     const [, repo] = appRepository(template);

@@ -21,6 +21,7 @@ import { phaseTimes } from './lib/phases';
 import { Registry } from './lib/registry';
 import { RoundResult, markdownTable, phaseTable, svgChart } from './lib/report';
 import { BuildDefinition, SynthesizedProject, synthesize } from './lib/stack';
+import { modelBuild } from '../helpers/build-context-model';
 
 // ------------------------------------------------------------------ environment (from env.sh vars)
 function need(name: string): string {
@@ -111,7 +112,31 @@ interface Scenario {
   readonly emptyCache?: boolean;
   /** A fault injected for the round. */
   readonly fault?: 'delete-cache-tag' | 'garbage-cache' | 'unreachable-cache' | 'concurrent';
+  /** Webhook variables of the round, instead of a push of `branch` (pull requests, git tags). */
+  readonly webhook?: Record<string, string>;
+  /** The tag the build must push and export as IMAGE_TAG (default: the commit). */
+  readonly imageTag?: string;
 }
+
+/**
+ * Pull requests, git tags and a non-ASCII branch, after main's cache exists (issue 9): each builds
+ * from main's cache; none may change main's cache or move `latest`; main's next build hits every
+ * unchanged step.
+ */
+const EVENT_SCENARIOS: Scenario[] = [
+  {
+    round: 18, label: 'pull request #123 from a fork\'s main, app changed', branch: 'pr-123', changed: ['app.txt'], imageTag: 'pr-123',
+    webhook: { CODEBUILD_WEBHOOK_EVENT: 'PULL_REQUEST_CREATED', CODEBUILD_WEBHOOK_TRIGGER: 'pr/123', CODEBUILD_WEBHOOK_HEAD_REF: 'refs/heads/main', CODEBUILD_WEBHOOK_BASE_REF: 'refs/heads/main' },
+  },
+  { round: 19, label: 'app file changed on main (after the pull request)', branch: 'main', changed: ['app.txt'] },
+  {
+    round: 20, label: 'git tag v1.2.3, app changed', branch: 'v1.2.3', changed: ['app.txt'], imageTag: 'v1.2.3',
+    webhook: { CODEBUILD_WEBHOOK_EVENT: 'PUSH', CODEBUILD_WEBHOOK_TRIGGER: 'tag/v1.2.3', CODEBUILD_WEBHOOK_HEAD_REF: 'refs/tags/v1.2.3' },
+  },
+  { round: 21, label: 'branch ブランチ (non-ASCII), app changed', branch: 'ブランチ', changed: ['app.txt'] },
+  { round: 22, label: 'app file changed on main (after the tag and the branch)', branch: 'main', changed: ['app.txt'] },
+];
+
 const SCENARIOS: Scenario[] = [
   { round: 1, label: 'cold build', branch: 'main', changed: [], cold: true },
   { round: 2, label: 'app file changed', branch: 'main', changed: ['app.txt'] },
@@ -201,9 +226,9 @@ const BUILDS: Record<string, BuildDefinition> = {
 };
 
 const SINGLE_CONFIGS: Config[] = [
-  { name: REG_DC, build: 'Registry', strategy: 'registry', engine: 'classic', sample: SINGLE, scenarios: [...SCENARIOS, ...FAULTS], repository: 'e2e-registry', concurrentEngine: 'classic2' },
+  { name: REG_DC, build: 'Registry', strategy: 'registry', engine: 'classic', sample: SINGLE, scenarios: [...SCENARIOS, ...FAULTS, ...EVENT_SCENARIOS], repository: 'e2e-registry', concurrentEngine: 'classic2' },
   { name: REG_CD, build: 'RegistryCd', strategy: 'registry', engine: 'cd', sample: SINGLE, scenarios: [...SCENARIOS, ...FAULTS], repository: 'e2e-registry-cd' },
-  { name: 'inline', build: 'Inline', strategy: 'inline', engine: 'classic', sample: SINGLE, scenarios: SCENARIOS, repository: 'e2e-inline' },
+  { name: 'inline', build: 'Inline', strategy: 'inline', engine: 'classic', sample: SINGLE, scenarios: [...SCENARIOS, ...EVENT_SCENARIOS], repository: 'e2e-inline' },
   { name: 'inline, Docker 20.10', build: 'Inline', strategy: 'inline', engine: 'd20', sample: SINGLE, scenarios: SCENARIOS, repository: 'e2e-inline20' },
   { name: 'buildah', build: 'Buildah', strategy: 'buildah', engine: 'buildah', sample: SINGLE, scenarios: SCENARIOS, repository: 'e2e-buildah' },
   { name: 'none', build: 'None', strategy: 'none', engine: 'classic', sample: SINGLE, scenarios: SCENARIOS.slice(0, 3), repository: 'e2e-none' },
@@ -225,7 +250,7 @@ const BUILDER_CONFIGS: Config[] = [
     sample: SINGLE,
     scenarios: SCENARIOS.slice(0, 1),
     repository: 'e2e-nobuilder',
-    expectFailure: /^error: could not start a BuildKit builder from the image 127\.0\.0\.1:\d+\/missing\/buildkit:none\. If Docker Hub refused the pull/m,
+    expectFailure: /^error: could not start a BuildKit builder from the image 127\.0\.0\.1:\d+\/missing\/buildkit:none \(docker buildx create failed, above\)\. If the image pull was refused/m,
   },
   // Imports the registry strategy's cache (from the single-stage rounds) with the engine's builder.
   {
@@ -365,7 +390,7 @@ function ecrRepositories(projects: Record<string, SynthesizedProject>): EcrProxy
 
 interface Source { deps: number; app: string }
 
-function prepareRound(config: string, engine: Engine, round: number, branch: string, source: Source) {
+function prepareRound(config: string, engine: Engine, round: number, branch: string, source: Source, webhook?: Record<string, string>) {
   const slug = config.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
   const dir = path.join(OUT, 'rounds', `${slug}-r${String(round).padStart(2, '0')}`);
   fs.rmSync(dir, { recursive: true, force: true });
@@ -396,8 +421,7 @@ function prepareRound(config: string, engine: Engine, round: number, branch: str
     CODEBUILD_BUILD_NUMBER: String(round),
     CODEBUILD_RESOLVED_SOURCE_VERSION: commit,
     CODEBUILD_SOURCE_VERSION: commit,
-    CODEBUILD_WEBHOOK_HEAD_REF: `refs/heads/${branch}`,
-    CODEBUILD_WEBHOOK_EVENT: 'PUSH',
+    ...(webhook ?? { CODEBUILD_WEBHOOK_HEAD_REF: `refs/heads/${branch}`, CODEBUILD_WEBHOOK_EVENT: 'PUSH' }),
     CODEBUILD_SRC_DIR: src,
     AWS_REGION: 'us-east-1',
     AWS_DEFAULT_REGION: 'us-east-1',
@@ -483,7 +507,7 @@ function prepare(run: RoundRun): () => Promise<RoundResult> {
   const cacheRepository = config.strategy === 'none' ? undefined : config.cacheRepository ?? `${config.repository}-cache`;
   const label = `${table}: ${config.name} r${round}${run.variant ? run.variant : ''}`;
   const engine = run.engine ?? config.engine;
-  const r = prepareRound(`${table}-${config.name}${run.variant ?? ''}`, engine, round, scenario.branch, { deps: run.deps, app: run.app });
+  const r = prepareRound(`${table}-${config.name}${run.variant ?? ''}`, engine, round, scenario.branch, { deps: run.deps, app: run.app }, scenario.webhook);
   const overrides: Record<string, string> = { CIB_IMAGE_REPOSITORY_URI: `${ECR}/${config.repository}` };
   if (cacheRepository) {
     overrides.CIB_CACHE_REPOSITORY_URI = `${run.cacheHost}/${cacheRepository}`;
@@ -536,14 +560,21 @@ function prepare(run: RoundRun): () => Promise<RoundResult> {
     // With two builds on one engine, a step run by one shows up (with its output) in both logs: markers are not used then.
     const disagreements = logDisagreements(execution);
     check(`${label}: the log's CACHED lines agree with what executed`, disagreements.length === 0, disagreements.join('; '));
-    check(`${label}: exported IMAGE_URI/IMAGE_TAG/IMAGE_DIGEST`,
-      result.variables.IMAGE_TAG === r.commit && result.variables.IMAGE_URI === `${ECR}/${config.repository}:${r.commit}` && /^sha256:[0-9a-f]{64}$/.test(digest),
+    // The tag by event (issue 9): the commit for branch builds, pr-<N> for a pull request, the git tag for a tag build.
+    const imageTag = scenario.imageTag ?? r.commit;
+    check(`${label}: exported IMAGE_URI/IMAGE_TAG/IMAGE_DIGEST (${scenario.imageTag ?? 'the commit'})`,
+      result.variables.IMAGE_TAG === imageTag && result.variables.IMAGE_URI === `${ECR}/${config.repository}:${imageTag}` && /^sha256:[0-9a-f]{64}$/.test(digest),
       `${result.variables.IMAGE_URI} ${digest}`);
-    const tagged = await registry.manifest(config.repository, r.commit);
-    check(`${label}: registry holds the pushed digest under the commit tag`, tagged?.digest === digest, `${tagged?.digest}`);
+    const tagged = await registry.manifest(config.repository, imageTag);
+    check(`${label}: registry holds the pushed digest under ${imageTag === r.commit ? 'the commit tag' : imageTag}`, tagged?.digest === digest, `${tagged?.digest}`);
+    if (imageTag !== r.commit) {
+      check(`${label}: the commit tag was not pushed`, (await registry.manifest(config.repository, r.commit)) === undefined);
+    }
     if (!run.variant) {
+      // Only a build of the default branch moves latest.
       const latest = await registry.manifest(config.repository, 'latest');
-      check(`${label}: latest points at the pushed digest`, latest?.digest === digest, `${latest?.digest}`);
+      const moves = scenario.branch === 'main' && scenario.webhook === undefined;
+      check(`${label}: latest ${moves ? 'points at the pushed digest' : 'did not move'}`, (latest?.digest === digest) === moves, `${latest?.digest}`);
     }
     const runDaemon: Daemon = config.engine === 'buildah' ? 'cd' : config.engine;
     const ran = runImage(runDaemon, `${ECR}/${config.repository}@${digest}`, r.dockerConfig);
@@ -576,7 +607,10 @@ function prepare(run: RoundRun): () => Promise<RoundResult> {
     }
 
     if (!cacheRepository || scenario.fault === 'unreachable-cache' || config.cacheRepository) return roundResult;
-    const branchTag = scenario.branch.replace(/[^a-zA-Z0-9._-]/g, '-');
+    // The scope the build must write, from the TypeScript model of the build context (issue 9).
+    const model = modelBuild({ defaultBranch: 'main', policy: 'push', mountSecrets: false, imageTags: ['commit', 'git-tag', 'latest'] }, r.env);
+    const branchTag = model.writeScope;
+    check(`${label}: the build's cache scope is ${branchTag}`, result.variables.CACHE_SCOPE === branchTag, `${result.variables.CACHE_SCOPE}`);
     if (scenario.readonlyCache) {
       const refused = { registry: /^#\d+ ERROR: .*405 Method Not Allowed/m, inline: /^warning: pushing the cache tag failed/m, buildah: /^warning: the build with cache export failed/m }[config.strategy as 'registry'];
       check(`${label}: the cache export was refused and the build went on`, refused.test(log));

@@ -1,5 +1,5 @@
 import { spawnSync } from 'child_process';
-import { BuildxBuilder, CacheStrategy, ImageTag } from '../../src';
+import { BuildxBuilder, CacheStrategy, ImageTag, PullRequestPolicy } from '../../src';
 import { BuildScript, BuildScriptOptions } from '../../src/script/build-script';
 
 /** Shared by the build script tests: options with markers, readers of the commands, and bash. */
@@ -21,7 +21,9 @@ export function markedOptions(overrides: Partial<BuildScriptOptions> = {}): Buil
     },
     networkMode: 'mk12net',
     platform: 'linux/amd64',
+    defaultBranch: 'mk18branch',
     defaultCacheTag: 'mk13default',
+    pullRequests: PullRequestPolicy.push(),
     imageTags: [ImageTag.commit(), ImageTag.of('mk14tag'), ImageTag.of('mk15tag')],
     provenance: false,
     containerName: 'mk16container',
@@ -29,7 +31,7 @@ export function markedOptions(overrides: Partial<BuildScriptOptions> = {}): Buil
   };
 }
 
-export const MARKERS = Array.from({ length: 17 }, (_, i) => `mk${String(i + 1).padStart(2, '0')}`);
+export const MARKERS = Array.from({ length: 18 }, (_, i) => `mk${String(i + 1).padStart(2, '0')}`);
 
 export function allCommands(script: BuildScript): string[] {
   return [...script.phases.install, ...script.phases.pre_build, ...script.phases.build, ...script.phases.post_build];

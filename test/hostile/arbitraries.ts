@@ -193,7 +193,12 @@ export const hostilePath = fc.oneof(
     '{a,b}', 'a/../b', './x/', 'x\\y', '.', '..a', 'a..', '...', '\\etc', '\\\\host\\share', 'a/../../x', 'C:\\x', 'c:/x'),
 );
 export const validPath = hostilePath.map((p) => p.replace(/[\0\r\n]/g, '')).filter((p) => pathError('path', p) === undefined);
-export const validBranch = hostile.filter((b) => branchToTag(b) !== '');
+/** Default branches that synthesize: a tag character, no NUL, not a ref other than refs/heads/, not in a reserved namespace. */
+export const validBranch = hostile.filter((raw) => {
+  const b = raw.replace(/^refs\/heads\//, '');
+  const tag = branchToTag(b);
+  return tag !== '' && !b.includes('\0') && !b.startsWith('refs/') && !['br-', 'pr-', 'tag-'].some((p) => `${tag}-`.startsWith(p));
+});
 export const validBuilderImage = fc.oneof(
   fc.stringMatching(/^[A-Za-z0-9._/:@+[\]-]{1,60}$/),
   fc.constantFrom('-', '--privileged', '[::1]:5000/buildkit:v0.13', 'buildkit@sha256:' + 'a'.repeat(64)),
@@ -214,17 +219,26 @@ export const ref = fc.oneof(
   { arbitrary: fc.constantFrom('', 'main', 'feature/x', '...', '\u00e9\u00e9'), weight: 1 },
 );
 
-/** The variables CodeBuild (or the pipeline action) sets from the branch and commit: all attacker-controlled. */
+/** The variables CodeBuild (or the pipeline action) sets from the event, branch and commit: all attacker-controlled but CIB_TRIGGER. */
 export interface SourceVariables {
+  CIB_TRIGGER?: string;
   CIB_BRANCH?: string;
+  CODEBUILD_WEBHOOK_EVENT?: string;
+  CODEBUILD_WEBHOOK_TRIGGER?: string;
   CODEBUILD_WEBHOOK_HEAD_REF?: string;
+  CODEBUILD_WEBHOOK_BASE_REF?: string;
   CODEBUILD_SOURCE_VERSION?: string;
   CODEBUILD_RESOLVED_SOURCE_VERSION?: string;
 }
 
 export const sourceVariables: fc.Arbitrary<SourceVariables> = fc.record({
+  CIB_TRIGGER: fc.constant('pipeline'),
   CIB_BRANCH: ref,
+  CODEBUILD_WEBHOOK_EVENT: fc.oneof(fc.constantFrom('PUSH', 'PULL_REQUEST_CREATED', 'PULL_REQUEST_MERGED'), hostileNoNul),
+  CODEBUILD_WEBHOOK_TRIGGER: fc.oneof(fc.constantFrom('pr/12', 'pr/x', 'branch/', 'tag/'), ref.map((r) => `branch/${r}`),
+    ref.map((r) => `tag/${r}`), ref.map((r) => `pr/${r}`), hostileNoNul),
   CODEBUILD_WEBHOOK_HEAD_REF: ref,
+  CODEBUILD_WEBHOOK_BASE_REF: ref,
   CODEBUILD_SOURCE_VERSION: fc.oneof(ref, fc.constantFrom(SHA, `arn:aws:s3:::bucket/$(touch ${CANARY}).zip`)),
   CODEBUILD_RESOLVED_SOURCE_VERSION: fc.oneof(hostileNoNul, fc.constant(SHA)),
 }, { requiredKeys: [] });

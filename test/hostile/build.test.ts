@@ -12,7 +12,6 @@ import {
   PAYLOADS,
   REGION,
   REPOSITORY,
-  SourceVariables,
   StrategyName,
   Synthesized,
   buildInput,
@@ -26,7 +25,7 @@ import {
   synthesize,
 } from './arbitraries';
 import { BuildxBuilder, CachedImageBuildProps } from '../../src';
-import { branchToTag } from '../../src/ecr-naming';
+import { modelBuild } from '../helpers/build-context-model';
 import { BuildSpecPhases, runBuildSpec } from '../e2e/lib/codebuild';
 
 // ------------------------------------------------------------------ the build, run in bash
@@ -247,24 +246,16 @@ async function runBuild(synthesized: Synthesized, callerEnv: Record<string, stri
   }
 }
 
-/** The branch the build script must pick (CIB_BRANCH, else the webhook head ref, else a branch-like source version). */
-function expectedBranchRef(source: SourceVariables): string {
-  let r = source.CIB_BRANCH || source.CODEBUILD_WEBHOOK_HEAD_REF || '';
-  const version = source.CODEBUILD_SOURCE_VERSION;
-  if (r === '' && version && !version.startsWith('arn:') && !/^[0-9a-fA-F]{40}$/.test(version)) r = version;
-  return r;
+/** What ECR lists in the cache repository for the inline strategy: tags of the scopes the build reads, and decoys. */
+function ecrCacheTags(readScopes: string[]): string[] {
+  const [first, ...rest] = readScopes.length > 0 ? readScopes : ['main'];
+  return [`${first}-e3`, ...rest.map((r) => `${r}-e5`), `${first}-e`, `${first}-e1x`, `x${first}-e2`, 'zz-decoy-e4', `br-${first}-e6`];
 }
 
-/** What ECR lists in the cache repository for the inline strategy: the branch's and default branch's tags, and decoys. */
-function ecrCacheTags(branchTag: string, defaultTag: string): string[] {
-  return [`${branchTag}-e3`, `${defaultTag}-e5`, `${branchTag}-e`, `${branchTag}-e1x`, `x${defaultTag}-e2`, 'zz-decoy-e4'];
-}
-
-/** The inline strategy's rule: a tag `<branch tag>-e<digits>` or `<default tag>-e<digits>`, sorted, once each. */
-function inlineImports(tags: string[], branchTag: string, defaultTag: string): string[] {
+/** The inline strategy's rule: a tag `<scope>-e<digits>` of a scope the build reads, sorted, once each. */
+function inlineImports(tags: string[], readScopes: string[]): string[] {
   const keyed = (t: string, prefix: string) => t.startsWith(prefix) && /^[0-9]+$/.test(t.slice(prefix.length));
-  const picked = tags.filter((t) => keyed(t, `${branchTag}-e`) || keyed(t, `${defaultTag}-e`));
-  return [...new Set(picked)].sort();
+  return [...new Set(tags.filter((t) => readScopes.some((s) => keyed(t, `${s}-e`))))].sort();
 }
 
 async function checkBuild(input: BuildInput): Promise<void> {
@@ -281,10 +272,12 @@ async function checkBuild(input: BuildInput): Promise<void> {
   input.secrets.forEach((_, i) => {
     resolvedValues[`CIB_SECRET_${i + 1}`] = secretValues.get(synthesized.environment.get(`CIB_SECRET_${i + 1}_ID`) as string)!;
   });
-  const defaultTag = branchToTag(input.defaultBranch);
-  const branchTag = branchToTag(expectedBranchRef(input.source)) || defaultTag;
-  const commitTag = branchToTag(input.source.CODEBUILD_RESOLVED_SOURCE_VERSION ?? '') || 'build-7';
-  const callerEnv: Record<string, string> = { STUB_ECR_TAGS: ecrCacheTags(branchTag, defaultTag).join('\t') };
+  // The oracle: the TypeScript model of the build context (its agreement with bash is tested in build-context.property)
+  const model = modelBuild({
+    defaultBranch: input.defaultBranch.replace(/^refs\/heads\//, ''), policy: 'push', mountSecrets: false,
+    imageTags: input.tags.map((t) => t ?? 'commit'),
+  }, { ...input.source, CODEBUILD_BUILD_NUMBER: '7' });
+  const callerEnv: Record<string, string> = { STUB_ECR_TAGS: ecrCacheTags(model.readScopes).join('\t') };
   for (const [name, value] of Object.entries(input.source)) {
     if (value !== undefined) callerEnv[name] = value;
   }
@@ -292,14 +285,20 @@ async function checkBuild(input: BuildInput): Promise<void> {
   // WHEN
   const run = await runBuild(synthesized, callerEnv, resolvedValues);
 
-  // THEN: the build succeeded and nothing ran
-  if (run.exitCode !== 0) throw new Error(`build failed (exit ${run.exitCode}) at: ${run.failedCommand}\n${run.log.slice(-3000)}`);
+  // THEN: nothing ran
   expect(fs.existsSync(CANARY)).toBe(false);
   expect(run.log).not.toMatch(/command not found|syntax error|unexpected EOF|bad substitution/);
+  // THEN: a build for which no tag of imageTags applies (and that is not a pull request) fails, saying so
+  if (model.pushTags.length === 0 && model.event !== 'pull-request') {
+    expect(run.exitCode).not.toEqual(0);
+    expect(run.log).toMatch(/^error: no tag of imageTags applies to this build \(event /m);
+    return;
+  }
+  if (run.exitCode !== 0) throw new Error(`build failed (exit ${run.exitCode}) at: ${run.failedCommand}\n${run.log.slice(-3000)}`);
 
   // THEN: the builder got every value byte-exact, each as one argument
   const context = contextArgument(input.buildContext);
-  const imageRefs = input.tags.map((t) => `${IMAGE_REPOSITORY_URI}:${t ?? commitTag}`);
+  const imageRefs = model.pushTags.map((t) => `${IMAGE_REPOSITORY_URI}:${t}`);
   const buildArgs = [...input.buildArgs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, value]) => `${name}=${value}`);
   const command = { registry: ['docker', 'buildx', 'build'], none: ['docker', 'buildx', 'build'], inline: ['docker', 'build'], buildah: ['buildah', 'build'] }[input.strategy];
   const builds = callsOf(run.calls, ...command);
@@ -309,45 +308,45 @@ async function checkBuild(input: BuildInput): Promise<void> {
   expect(args.positional).toEqual([context]);
   expect(args.options['--file']).toEqual([`${context}/${normalizedPath(input.dockerfile)}`]);
   expect(args.options['--target']).toEqual(input.target === undefined ? undefined : [input.target]);
-  expect(args.options['--tag']).toEqual(imageRefs);
+  expect(args.options['--tag'] ?? []).toEqual(imageRefs);
   expect(args.options['--build-arg'] ?? []).toEqual(input.strategy === 'inline' ? [...buildArgs, 'BUILDKIT_INLINE_CACHE=1'] : buildArgs);
 
   // THEN: each secret reached the builder as a file, byte-exact, on no command line; the files are gone
   const secretArgs = (args.options['--secret'] ?? []).map((a) => /^id=(.*),src=(.*)$/s.exec(a)!);
-  expect(secretArgs.map((m) => m[1]).sort()).toEqual(input.secrets.map(([id]) => id).sort());
+  // (a pull request gets none of them)
+  const mounted = model.mountSecrets ? input.secrets : [];
+  expect(secretArgs.map((m) => m[1]).sort()).toEqual(mounted.map(([id]) => id).sort());
   const read = new Map<string, string>();
   for (let i = 0; i + 1 < run.secrets.length; i += 2) read.set(run.secrets[i], run.secrets[i + 1]);
-  expect(read).toEqual(secretValues);
+  expect(read).toEqual(new Map(mounted));
   const secretsOnCommandLines = input.secrets.map(([, v]) => v).filter((v) => distinctive(v) && run.calls.some((c) => c.some((a) => a.includes(v))));
   expect(secretsOnCommandLines).toEqual([]);
   expect(secretArgs.map((m) => m[2]).filter((file) => run.temporaryFiles.includes(file))).toEqual([]);
 
-  // THEN: the cache refs use the branch's tag (or the default branch's)
+  // THEN: the cache refs are the scopes the build reads and the one it writes
+  const pushed = imageRefs.length > 0;
   switch (input.strategy) {
     case 'registry':
-      expect(args.options['--cache-from']).toEqual([
-        `type=registry,ref=${CACHE_REPOSITORY_URI}:${branchTag}`,
-        `type=registry,ref=${CACHE_REPOSITORY_URI}:${defaultTag}`,
-      ]);
-      expect(args.options['--cache-to']).toEqual([
-        `type=registry,ref=${CACHE_REPOSITORY_URI}:${branchTag},mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true`,
+      expect(args.options['--cache-from']).toEqual(model.readScopes.map((s) => `type=registry,ref=${CACHE_REPOSITORY_URI}:${s}`));
+      expect(args.options['--cache-to']).toEqual(model.writeScope === '' ? undefined : [
+        `type=registry,ref=${CACHE_REPOSITORY_URI}:${model.writeScope},mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true`,
       ]);
       expect(callsOf(run.calls, 'docker', 'buildx', 'create').map((c) => parseArgs(c.slice(3)).options['--driver-opt'])).toEqual([
         [`image=${input.builderImage ?? BuildxBuilder.DEFAULT_BUILDKIT_IMAGE}`],
       ]);
       break;
     case 'inline': {
-      const imports = inlineImports(ecrCacheTags(branchTag, defaultTag), branchTag, defaultTag);
-      expect(args.options['--cache-from']).toEqual(imports.map((t) => `${CACHE_REPOSITORY_URI}:${t}`));
-      // one step executed: the build's image goes to the branch's cache tag <tag>-e1
-      const cacheRef = `${CACHE_REPOSITORY_URI}:${branchTag}-e1`;
-      expect(callsOf(run.calls, 'docker', 'push').map((c) => c.slice(2))).toEqual([...imageRefs.map((r) => [r]), [cacheRef]]);
-      expect(callsOf(run.calls, 'docker', 'tag').map((c) => c.slice(2))).toEqual([[imageRefs[0], cacheRef]]);
+      const imports = inlineImports(ecrCacheTags(model.readScopes), model.readScopes);
+      expect(args.options['--cache-from'] ?? []).toEqual(imports.map((t) => `${CACHE_REPOSITORY_URI}:${t}`));
+      // one step executed: the build's image goes to its own scope's cache tag <scope>-e1, if it writes one
+      const cacheRefs = model.writeScope !== '' && pushed ? [`${CACHE_REPOSITORY_URI}:${model.writeScope}-e1`] : [];
+      expect(callsOf(run.calls, 'docker', 'push').map((c) => c.slice(2))).toEqual([...imageRefs, ...cacheRefs].map((r) => [r]));
+      expect(callsOf(run.calls, 'docker', 'tag').map((c) => c.slice(2))).toEqual(cacheRefs.map((r) => [imageRefs[0], r]));
       break;
     }
     case 'buildah':
       expect(args.options['--cache-from']).toEqual([CACHE_REPOSITORY_URI]);
-      expect(args.options['--cache-to']).toEqual([CACHE_REPOSITORY_URI]);
+      expect(args.options['--cache-to']).toEqual(model.writeScope !== '' && model.event !== 'pull-request' ? [CACHE_REPOSITORY_URI] : undefined);
       expect(callsOf(run.calls, 'buildah', 'push').map((c) => c[c.length - 1])).toEqual(imageRefs);
       break;
     case 'none':
@@ -358,10 +357,10 @@ async function checkBuild(input: BuildInput): Promise<void> {
   }
 
   // THEN: the outputs name the image exactly
-  expect(run.variables.IMAGE_TAG).toEqual(input.tags[0] ?? commitTag);
-  expect(run.variables.IMAGE_URI).toEqual(imageRefs[0]);
-  expect(run.variables.IMAGE_DIGEST).toEqual(`sha256:${DIGEST}`);
-  expect(JSON.parse(run.imageDefinitions!)).toEqual([{ name: input.containerName, imageUri: imageRefs[0] }]);
+  expect(run.variables.IMAGE_TAG).toEqual(model.pushTags[0] ?? '');
+  expect(run.variables.IMAGE_URI).toEqual(imageRefs[0] ?? '');
+  expect(run.variables.IMAGE_DIGEST).toEqual(pushed ? `sha256:${DIGEST}` : '');
+  expect(JSON.parse(run.imageDefinitions!)).toEqual(pushed ? [{ name: input.containerName, imageUri: imageRefs[0] }] : []);
 }
 
 describe('the build with hostile values, run in bash with stand-ins for docker, aws and buildah', () => {

@@ -35,6 +35,19 @@ import {
 import { BuildxBuilder, CacheStrategy, CachedImageBuildProps, ImageTag } from '../../src';
 import { branchToTag } from '../../src/ecr-naming';
 
+/** The rules of defaultBranch, in order: `refs/heads/` is stripped; a tag character, no NUL, no other ref, no reserved namespace. */
+function defaultBranchError(raw: string): RegExp | undefined {
+  const branch = raw.replace(/^refs\/heads\//, '');
+  const tag = branchToTag(branch);
+  if (tag === '') return message(`defaultBranch '${branch}' has no character that can start an ECR tag ([a-zA-Z0-9_])`);
+  if (branch.includes('\0')) return message('defaultBranch must not contain NUL (no environment variable can hold it)');
+  if (branch.startsWith('refs/')) return message(`defaultBranch must be a branch name as git names it (such as 'main'), not a ref; got '${branch}'`);
+  const reserved = ['br-', 'pr-', 'tag-'].find((p) => `${tag}-`.startsWith(p));
+  return reserved === undefined ? undefined : message(
+    `defaultBranch '${branch}' maps to the cache tag '${tag}', in the namespace '${reserved}' reserved for other builds' caches ` +
+    '(br-, pr-, tag-): pick a default branch whose name does not start with one of them');
+}
+
 /** A Docker network name (the rule of BuildxBuilder.dockerContainer({ network })). */
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -88,10 +101,8 @@ const PROP_CASES: PropCase[] = [
     values: fc.oneof(hostile, fc.constantFrom('', '...', '-', '\u00e9', 'refs/heads/', 'refs/heads/main', 'refs/tags/-.x')),
     props: (branch) => ({ defaultBranch: branch }),
     plain: { defaultBranch: 'main' },
-    error: (branch) => (branchToTag(branch) === ''
-      ? message(`defaultBranch '${branch}' has no character that can start an ECR tag ([a-zA-Z0-9_])`)
-      : undefined),
-    environment: (branch) => ({ CIB_DEFAULT_CACHE_TAG: branchToTag(branch) }),
+    error: (branch) => defaultBranchError(branch),
+    environment: (branch) => ({ CIB_DEFAULT_CACHE_TAG: branchToTag(branch), CIB_DEFAULT_BRANCH: branch.replace(/^refs\/heads\//, '') }),
     alsoIn: 'the lifecycle rules of the cache repository (as its cache tag)',
   },
   {
