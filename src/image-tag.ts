@@ -91,7 +91,8 @@ export const COMPUTED_TAG_PREFIXES = ['pr-', 'br-', 'tag-', 'build-'];
 function validateFixedTag(tag: string): void {
   const prefix = COMPUTED_TAG_PREFIXES.find((p) => tag.startsWith(p));
   if (prefix !== undefined) {
-    throw new Error(`ImageTag.of(tag): '${tag}' starts with '${prefix}', a prefix reserved for tags computed at build time (${COMPUTED_TAG_PREFIXES.join(', ')})`);
+    throw new Error(`ImageTag.of(tag): '${tag}' starts with '${prefix}', ` +
+      `a prefix reserved for tags computed at build time (${COMPUTED_TAG_PREFIXES.join(', ')})`);
   }
   if (/^[0-9a-fA-F]{40}$/.test(tag)) {
     throw new Error(`ImageTag.of(tag): '${tag}' looks like a commit tag (40 hex digits); use ImageTag.commit()`);

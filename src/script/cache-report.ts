@@ -105,7 +105,8 @@ export function countCommands(format: BuildLogFormat): string[] {
     'CIB_BUILD_SECONDS="$(awk -v a="$CIB_BUILD_START_MS" -v b="$(date +%s%3N)" \'BEGIN { printf "%.1f", (b - a) / 1000 }\')"',
     `CIB_COUNTS="$(awk '${program}' "$CIB_BUILD_LOG")"`,
     'export CACHED_STEPS="${CIB_COUNTS% *}" EXECUTED_STEPS="${CIB_COUNTS#* }" BUILD_SECONDS="$CIB_BUILD_SECONDS"',
-    'export CACHE_HIT_RATIO="$(awk -v h="$CACHED_STEPS" -v m="$EXECUTED_STEPS" \'BEGIN { if (h + m == 0) print 100; else printf "%d", (100 * h) / (h + m) + 0.5 }\')"',
+    'export CACHE_HIT_RATIO="$(awk -v h="$CACHED_STEPS" -v m="$EXECUTED_STEPS"' +
+      ' \'BEGIN { if (h + m == 0) print 100; else printf "%d", (100 * h) / (h + m) + 0.5 }\')"',
     'echo "cache: $CACHED_STEPS/$((CACHED_STEPS + EXECUTED_STEPS)) steps cached ($CACHE_HIT_RATIO%), $BUILD_SECONDS s"',
   ];
 }

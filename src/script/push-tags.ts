@@ -67,7 +67,10 @@ export function renderTagSelection(imageTags: ImageTag[]): TagSelection {
         commands.push(`if ${WHEN.gitTag}; then CIB_PUSH_TAGS="$CIB_PUSH_TAGS $CIB_GIT_TAG"; fi`);
         break;
       case 'branch':
-        commands.push(`if ${WHEN.branch}; then ${shellScopeName('CIB_BRANCH_TAG', 'br-', 'CIB_REF')}; CIB_PUSH_TAGS="$CIB_PUSH_TAGS $CIB_BRANCH_TAG"; fi`);
+        commands.push(command(
+          `if ${WHEN.branch}; then ${shellScopeName('CIB_BRANCH_TAG', 'br-', 'CIB_REF')};`,
+          'CIB_PUSH_TAGS="$CIB_PUSH_TAGS $CIB_BRANCH_TAG"; fi',
+        ));
         break;
       default: {
         fixed.push(tag.value!);

@@ -80,14 +80,16 @@ export class BuildxBuilder {
     // Also inside `--driver-opt "network=..."`: a network name has no comma.
     if (options.network !== undefined && !Token.isUnresolved(options.network) && !NETWORK_NAME.test(options.network)) {
       throw new Error(
-        `BuildxBuilder.dockerContainer(): network must be a Docker network name made of [A-Za-z0-9_.-], starting with a letter or digit (e.g. 'host'); got '${options.network}'`,
+        'BuildxBuilder.dockerContainer(): network must be a Docker network name made of [A-Za-z0-9_.-], ' +
+          `starting with a letter or digit (e.g. 'host'); got '${options.network}'`,
       );
     }
     // An environment variable of the project carries it: no NUL; empty text would be a mistake.
     const config = options.buildkitdConfig;
     if (config !== undefined && !Token.isUnresolved(config) && (config.trim() === '' || config.includes('\0'))) {
       throw new Error(
-        `BuildxBuilder.dockerContainer(): buildkitdConfig must be non-empty TOML text without NUL (leave it out for BuildKit's defaults); got ${JSON.stringify(config)}`,
+        'BuildxBuilder.dockerContainer(): buildkitdConfig must be non-empty TOML text without NUL ' +
+          `(leave it out for BuildKit's defaults); got ${JSON.stringify(config)}`,
       );
     }
     return new BuildxBuilder('docker-container', image, options.fallbackToEngineBuilder ?? false, options.network, options.buildkitdConfig);

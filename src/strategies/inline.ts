@@ -28,7 +28,8 @@ const CACHE_FROM_ARRAY = 'CIB_FROM=(); for t in $CIB_INLINE_CACHE_TAGS; do CIB_F
 
 /** Exports the digest of the pushed image, from the repository digest of the local image. */
 const EXPORT_DIGEST_FROM_REPO_DIGESTS = command(
-  'export IMAGE_DIGEST=""; if [ "$CIB_PUSH" = true ]; then IMAGE_DIGEST="$(docker image inspect --format \'{{range .RepoDigests}}{{println .}}{{end}}\' "$IMAGE_URI"',
+  'export IMAGE_DIGEST=""; if [ "$CIB_PUSH" = true ]; then',
+  'IMAGE_DIGEST="$(docker image inspect --format \'{{range .RepoDigests}}{{println .}}{{end}}\' "$IMAGE_URI"',
   '| awk -v r="$CIB_IMAGE_REPOSITORY_URI@" \'index($0, r) == 1 { print substr($0, length(r) + 1); exit }\')"; fi',
 );
 
