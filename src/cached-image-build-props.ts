@@ -9,8 +9,8 @@ import {
 } from 'aws-cdk-lib';
 import { BuildSecret } from './build-secret';
 import { ImageTag } from './image-tag';
-import { PullRequestPolicy } from './pull-request-policy';
 import { CacheMetricsProps } from './metrics/metrics-props';
+import { PullRequestPolicy } from './pull-request-policy';
 import { CacheStrategy } from './strategies/cache-strategy';
 
 /** Properties of a {@link CachedImageBuild}. */

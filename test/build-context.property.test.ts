@@ -1,10 +1,10 @@
 import * as fc from 'fast-check';
-import { RESOLVE_BUILD_CONTEXT } from '../src/script/build-context';
-import { ImageTag } from '../src/image-tag';
-import { renderTagSelection } from '../src/script/push-tags';
 import { branchToTag, ECR_TAG_PATTERN } from '../src/ecr-naming';
+import { ImageTag } from '../src/image-tag';
 import { runCases } from './helpers/bash-cases';
 import { modelBuild } from './helpers/build-context-model';
+import { RESOLVE_BUILD_CONTEXT } from '../src/script/build-context';
+import { renderTagSelection } from '../src/script/push-tags';
 
 /**
  * Properties of the build context over generated events and refs, each case executed in bash:
@@ -33,16 +33,28 @@ const prNumber = fc.oneof(fc.integer({ min: 1, max: 99999 }).map(String), fc.con
 const event = fc.oneof(
   fc.record({ kind: fc.constant('push-branch'), ref: anyRef }),
   fc.record({ kind: fc.constant('push-tag'), ref: anyRef }),
-  fc.record({ kind: fc.constant('pr'), ref: anyRef, base: anyRef, number: prNumber,
-    action: fc.constantFrom('CREATED', 'UPDATED', 'REOPENED', 'MERGED', 'CLOSED') }),
+  fc.record({
+    kind: fc.constant('pr'),
+    ref: anyRef,
+    base: anyRef,
+    number: prNumber,
+    action: fc.constantFrom('CREATED', 'UPDATED', 'REOPENED', 'MERGED', 'CLOSED'),
+  }),
   fc.record({ kind: fc.constant('manual'), ref: fc.oneof(anyRef, anyRef.map((r) => `pr/${r}`), anyRef.map((r) => `refs/tags/${r}`)) }),
   fc.record({ kind: fc.constant('pipeline'), ref: anyRef, pr: fc.boolean() }),
 );
 type Event = typeof event extends fc.Arbitrary<infer T> ? T : never;
 
 function envOf(e: Event, dflt: string): Record<string, string> {
-  const project = { CIB_DEFAULT_BRANCH: dflt, CIB_DEFAULT_CACHE_TAG: branchToTag(dflt), CIB_PR_POLICY: 'push', CIB_PR_SECRETS: 'false',
-    CIB_IMAGE_REPOSITORY_URI: '1.dkr.ecr.us-east-1.amazonaws.com/a', CODEBUILD_RESOLVED_SOURCE_VERSION: 'f'.repeat(40), ...tags.environment };
+  const project = {
+    CIB_DEFAULT_BRANCH: dflt,
+    CIB_DEFAULT_CACHE_TAG: branchToTag(dflt),
+    CIB_PR_POLICY: 'push',
+    CIB_PR_SECRETS: 'false',
+    CIB_IMAGE_REPOSITORY_URI: '1.dkr.ecr.us-east-1.amazonaws.com/a',
+    CODEBUILD_RESOLVED_SOURCE_VERSION: 'f'.repeat(40),
+    ...tags.environment,
+  };
   const x = e as any;
   switch (e.kind) {
     case 'push-branch':
@@ -50,8 +62,13 @@ function envOf(e: Event, dflt: string): Record<string, string> {
     case 'push-tag':
       return { ...project, CODEBUILD_WEBHOOK_EVENT: 'PUSH', CODEBUILD_WEBHOOK_TRIGGER: `tag/${x.ref}`, CODEBUILD_WEBHOOK_HEAD_REF: `refs/tags/${x.ref}` };
     case 'pr':
-      return { ...project, CODEBUILD_WEBHOOK_EVENT: `PULL_REQUEST_${x.action}`, CODEBUILD_WEBHOOK_TRIGGER: `pr/${x.number}`,
-        CODEBUILD_WEBHOOK_HEAD_REF: `refs/heads/${x.ref}`, CODEBUILD_WEBHOOK_BASE_REF: `refs/heads/${x.base}` };
+      return {
+        ...project,
+        CODEBUILD_WEBHOOK_EVENT: `PULL_REQUEST_${x.action}`,
+        CODEBUILD_WEBHOOK_TRIGGER: `pr/${x.number}`,
+        CODEBUILD_WEBHOOK_HEAD_REF: `refs/heads/${x.ref}`,
+        CODEBUILD_WEBHOOK_BASE_REF: `refs/heads/${x.base}`,
+      };
     case 'manual':
       return { ...project, CODEBUILD_SOURCE_VERSION: x.ref };
     default:
@@ -94,10 +111,28 @@ describe('build context properties (executed in bash)', () => {
     const differ = samples.flatMap(([e, d], i) => {
       const v = results[i].vars;
       const m = modelBuild({ ...project, defaultBranch: d }, envOf(e, d));
-      const shell = { event: v.BUILD_EVENT, ref: v.BUILD_REF, refKind: v.BUILD_REF_TYPE, prNumber: v.PULL_REQUEST_NUMBER, scope: v.CIB_CACHE_SCOPE,
-        writeScope: v.CIB_CACHE_WRITE_SCOPE, reads: v.CIB_CACHE_READ_SCOPES, tags: v.CIB_PUSH_TAGS, secrets: v.CIB_MOUNT_SECRETS };
-      const model = { event: m.event, ref: m.ref, refKind: m.refKind, prNumber: m.prNumber, scope: m.scope, writeScope: m.writeScope,
-        reads: m.readScopes.join(' '), tags: m.pushTags.join(' '), secrets: String(m.mountSecrets) };
+      const shell = {
+        event: v.BUILD_EVENT,
+        ref: v.BUILD_REF,
+        refKind: v.BUILD_REF_TYPE,
+        prNumber: v.PULL_REQUEST_NUMBER,
+        scope: v.CIB_CACHE_SCOPE,
+        writeScope: v.CIB_CACHE_WRITE_SCOPE,
+        reads: v.CIB_CACHE_READ_SCOPES,
+        tags: v.CIB_PUSH_TAGS,
+        secrets: v.CIB_MOUNT_SECRETS,
+      };
+      const model = {
+        event: m.event,
+        ref: m.ref,
+        refKind: m.refKind,
+        prNumber: m.prNumber,
+        scope: m.scope,
+        writeScope: m.writeScope,
+        reads: m.readScopes.join(' '),
+        tags: m.pushTags.join(' '),
+        secrets: String(m.mountSecrets),
+      };
       return JSON.stringify(shell) === JSON.stringify(model) ? [] : [{ e, d, shell, model }];
     });
     expect(differ).toEqual([]);

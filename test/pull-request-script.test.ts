@@ -1,6 +1,6 @@
 import { BuildxBuilder, CacheStrategy, ImageTag, PullRequestPolicy } from '../src';
-import { BuildScriptOptions, renderBuildScript } from '../src/script/build-script';
 import { runCases } from './helpers/bash-cases';
+import { BuildScriptOptions, renderBuildScript } from '../src/script/build-script';
 
 /**
  * The whole rendered build script (pre_build, build, post_build), executed in bash with stand-ins
@@ -148,7 +148,8 @@ describe.each([
 });
 
 test('buildOnly: a pull request pushes nothing and writes no cache; the deploy files name no image', () => {
-  const { commands, env } = scriptCommands(options(CacheStrategy.registry({ builder: BuildxBuilder.currentDriver() }), PullRequestPolicy.buildOnly()));
+  const strategy = CacheStrategy.registry({ builder: BuildxBuilder.currentDriver() });
+  const { commands, env } = scriptCommands(options(strategy, PullRequestPolicy.buildOnly()));
   const [r] = runCases(commands, [{ ...env, ...FORK_PR_FROM_MAIN }], ['CIB_CALLS', 'CIB_IMAGEDEFS', 'IMAGE_URI', 'IMAGE_DIGEST']);
   expect(r.failed).toBe(-1);
   const build = calls(r.vars.CIB_CALLS, 'docker').find((c) => c[1] === 'build')!;

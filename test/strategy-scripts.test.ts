@@ -310,8 +310,13 @@ describe('buildah cache strategy', () => {
     const calls = `/tmp/cib-buildah-calls-${process.pid}-${failure.length}`;
     const stub = `buildah() { printf "%s\\n" "$*" >> ${calls}; if [[ " $* " == *" --cache-to "* ]]; then ${failure}; fi; }`;
     const r = runCommands([`rm -f ${calls}`, buildCommand(script)], {
-      CIB_CACHE_REPOSITORY_URI: 'c', CIB_CACHE_WRITE_SCOPE: 'main', CIB_EVENT: 'push', CIB_BUILD_LOG: `${calls}.log`,
-      CIB_BUILD_CONTEXT: '.', CIB_DOCKERFILE: 'Dockerfile', CIB_PUSH_TAGS: 'a',
+      CIB_CACHE_REPOSITORY_URI: 'c',
+      CIB_CACHE_WRITE_SCOPE: 'main',
+      CIB_EVENT: 'push',
+      CIB_BUILD_LOG: `${calls}.log`,
+      CIB_BUILD_CONTEXT: '.',
+      CIB_DOCKERFILE: 'Dockerfile',
+      CIB_PUSH_TAGS: 'a',
     }, stub);
     return { status: r.status, stderr: r.stderr, builds: spawnSync('cat', [calls]).stdout.toString().trim().split('\n') };
   }

@@ -227,7 +227,7 @@ export function validateMutableTagPatterns(patterns: string[], createsRepository
   if (patterns.length > MAX_MUTABILITY_EXCLUSIONS) {
     throw new Error(
       `imageTags may hold at most ${MAX_MUTABILITY_EXCLUSIONS} mutable tags for a repository this construct creates ` +
-        `(ECR's limit of tag mutability exclusions): the fixed tags, br-* for ImageTag.branch() and pr-* for ` +
+        '(ECR\'s limit of tag mutability exclusions): the fixed tags, br-* for ImageTag.branch() and pr-* for ' +
         `PullRequestPolicy.push(); got ${patterns.length} (${patterns.join(', ')})`,
     );
   }

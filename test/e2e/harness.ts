@@ -125,12 +125,20 @@ interface Scenario {
  */
 const EVENT_SCENARIOS: Scenario[] = [
   {
-    round: 18, label: 'pull request #123 from a fork\'s main, app changed', branch: 'pr-123', changed: ['app.txt'], imageTag: 'pr-123',
+    round: 18,
+    label: 'pull request #123 from a fork\'s main, app changed',
+    branch: 'pr-123',
+    changed: ['app.txt'],
+    imageTag: 'pr-123',
     webhook: { CODEBUILD_WEBHOOK_EVENT: 'PULL_REQUEST_CREATED', CODEBUILD_WEBHOOK_TRIGGER: 'pr/123', CODEBUILD_WEBHOOK_HEAD_REF: 'refs/heads/main', CODEBUILD_WEBHOOK_BASE_REF: 'refs/heads/main' },
   },
   { round: 19, label: 'app file changed on main (after the pull request)', branch: 'main', changed: ['app.txt'] },
   {
-    round: 20, label: 'git tag v1.2.3, app changed', branch: 'v1.2.3', changed: ['app.txt'], imageTag: 'v1.2.3',
+    round: 20,
+    label: 'git tag v1.2.3, app changed',
+    branch: 'v1.2.3',
+    changed: ['app.txt'],
+    imageTag: 'v1.2.3',
     webhook: { CODEBUILD_WEBHOOK_EVENT: 'PUSH', CODEBUILD_WEBHOOK_TRIGGER: 'tag/v1.2.3', CODEBUILD_WEBHOOK_HEAD_REF: 'refs/tags/v1.2.3' },
   },
   { round: 21, label: 'branch ブランチ (non-ASCII), app changed', branch: 'ブランチ', changed: ['app.txt'] },

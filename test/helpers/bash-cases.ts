@@ -43,7 +43,7 @@ export function runCases(commands: string[], cases: Array<Record<string, string>
   fs.writeFileSync(script, lines.join('\n'));
   const result = spawnSync('env', ['-i', `__dir=${dir}`, 'PATH=/usr/bin:/bin', 'bash', script], {
     encoding: 'buffer',
-    maxBuffer: 1 << 28,
+    maxBuffer: 256 * 1024 * 1024,
   });
   if (result.status !== 0) {
     throw new Error(`bash exited ${result.status} (${result.error}): ${result.stderr?.toString()}`);

@@ -96,7 +96,15 @@ export function modelBuild(project: ModelProject, env: Record<string, string | u
   }
   if (isPr && project.policy === 'push') pushTags = scope ? [scope] : [];
   return {
-    event, refKind: kind, ref, prNumber: pr, isDefault, scope, writeScope, readScopes,
-    mountSecrets: !isPr || project.mountSecrets, pushTags,
+    event,
+    refKind: kind,
+    ref,
+    prNumber: pr,
+    isDefault,
+    scope,
+    writeScope,
+    readScopes,
+    mountSecrets: !isPr || project.mountSecrets,
+    pushTags,
   };
 }

@@ -25,8 +25,8 @@ import {
   synthesize,
 } from './arbitraries';
 import { BuildxBuilder, CachedImageBuildProps } from '../../src';
-import { modelBuild } from '../helpers/build-context-model';
 import { BuildSpecPhases, runBuildSpec } from '../e2e/lib/codebuild';
+import { modelBuild } from '../helpers/build-context-model';
 
 // ------------------------------------------------------------------ the build, run in bash
 
@@ -274,7 +274,9 @@ async function checkBuild(input: BuildInput): Promise<void> {
   });
   // The oracle: the TypeScript model of the build context (its agreement with bash is tested in build-context.property)
   const model = modelBuild({
-    defaultBranch: input.defaultBranch.replace(/^refs\/heads\//, ''), policy: 'push', mountSecrets: false,
+    defaultBranch: input.defaultBranch.replace(/^refs\/heads\//, ''),
+    policy: 'push',
+    mountSecrets: false,
     imageTags: input.tags.map((t) => t ?? 'commit'),
   }, { ...input.source, CODEBUILD_BUILD_NUMBER: '7' });
   const callerEnv: Record<string, string> = { STUB_ECR_TAGS: ecrCacheTags(model.readScopes).join('\t') };
