@@ -92,7 +92,8 @@ function buildWithFallback(commonArgs: string): string {
   return command(
     `set -o pipefail; if ${build('"${CIB_CACHE_TO[@]}" ')} 2>&1 | tee "$CIB_BUILD_LOG"; then true;`,
     `elif [ "\${#CIB_CACHE_TO[@]}" -gt 0 ] && grep -q '${CACHE_PUSH_FAILED}' "$CIB_BUILD_LOG"; then`,
-    'echo "warning: the build with cache export failed; building again without exporting the cache" >&2;',
+    // The warning goes into the build log too: the step counter counts the first attempt only, up to it.
+    'echo "warning: the build with cache export failed; building again without exporting the cache" | tee -a "$CIB_BUILD_LOG" >&2;',
     `${build('')} 2>&1 | tee -a "$CIB_BUILD_LOG"; else false; fi`,
   );
 }
