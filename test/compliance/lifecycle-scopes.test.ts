@@ -1,9 +1,9 @@
-import { App, Duration, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Duration } from 'aws-cdk-lib';
 import * as fc from 'fast-check';
-import { CacheStrategy, CachedImageBuild } from '../../src';
+import { CacheStrategy } from '../../src';
 import { RESOLVE_BUILD_CONTEXT } from '../../src/script/build-context';
 import { runCases } from '../helpers/bash-cases';
+import { lifecycleRules, synth } from '../helpers/construct';
 import { EcrImage, EcrLifecycleRule, expiredImages } from '../helpers/ecr-lifecycle';
 
 /**
@@ -15,12 +15,8 @@ import { EcrImage, EcrLifecycleRule, expiredImages } from '../helpers/ecr-lifecy
 
 const RETENTION_DAYS = 14;
 
-function lifecycleRules(cache: CacheStrategy): EcrLifecycleRule[] {
-  const stack = new Stack(new App(), 'S', { env: { account: '123456789012', region: 'us-east-1' } });
-  new CachedImageBuild(stack, 'Build', { repositoryName: 'api', cache, cacheRetention: Duration.days(RETENTION_DAYS) });
-  const repositories = Template.fromStack(stack).findResources('AWS::ECR::Repository', { Properties: { RepositoryName: 'api-cache' } });
-  const text = Object.values(repositories)[0].Properties.LifecyclePolicy.LifecyclePolicyText;
-  return JSON.parse(text).rules;
+function rulesOf(cache: CacheStrategy): EcrLifecycleRule[] {
+  return lifecycleRules(synth({ repositoryName: 'api', cache, cacheRetention: Duration.days(RETENTION_DAYS) }).template);
 }
 
 const lookalikes = ['main-experiment', 'main-e2e-tests', 'main-e4', 'main-e', '.main', '-main', 'Main', 'ｍａｉｎ', 'main/x', 'mainline'];
@@ -65,7 +61,7 @@ describe('lifecycle rules against the scopes the build writes', () => {
     ['inline', CacheStrategy.inline(), ['main-e1', 'main-e2', 'main-e5', 'main-e6'], (scope: string, n: number) => `${scope}-e${n}`],
   ] as const)('%s: the default scope is never expired; every other scope expires after cacheRetention', (_name, cache, defaults, suffix) => {
     // GIVEN
-    const rules = lifecycleRules(cache);
+    const rules = rulesOf(cache);
     const { images, isDefault } = population([...defaults], suffix, 1);
     // WHEN
     const expired = expiredImages(rules, images);
@@ -76,7 +72,7 @@ describe('lifecycle rules against the scopes the build writes', () => {
   });
 
   test('buildah: one shared namespace of step tags, each expires after cacheRetention (pull requests never write it)', () => {
-    const rules = lifecycleRules(CacheStrategy.buildah());
+    const rules = rulesOf(CacheStrategy.buildah());
     const steps = fc.sample(fc.tuple(fc.string({ unit: fc.constantFrom(...'0123456789abcdef'.split('')), minLength: 64, maxLength: 64 }), fc.integer({ min: 0, max: 60 })), { numRuns: 200, seed: 3 });
     const images = steps.map(([hash, age], i) => ({ id: `s${i}`, tags: [hash], ageDays: age }));
     const expired = expiredImages(rules, images);

@@ -143,6 +143,19 @@ export function message(...parts: Array<string | typeof ANY>): RegExp {
   return new RegExp(`^${parts.map((p) => (p === ANY ? '.*' : escapeRegExp(p))).join('')}$`, 's');
 }
 
+/** The rules of defaultBranch, in order: `refs/heads/` is stripped; a tag character, no NUL, no other ref, no reserved namespace. */
+export function defaultBranchError(raw: string): RegExp | undefined {
+  const branch = raw.replace(/^refs\/heads\//, '');
+  const tag = branchToTag(branch);
+  if (tag === '') return message(`defaultBranch '${branch}' has no character that can start an ECR tag ([a-zA-Z0-9_])`);
+  if (branch.includes('\0')) return message('defaultBranch must not contain NUL (no environment variable can hold it)');
+  if (branch.startsWith('refs/')) return message(`defaultBranch must be a branch name as git names it (such as 'main'), not a ref; got '${branch}'`);
+  const reserved = ['br-', 'pr-', 'tag-'].find((p) => `${tag}-`.startsWith(p));
+  return reserved === undefined ? undefined : message(
+    `defaultBranch '${branch}' maps to the cache tag '${tag}', in the namespace '${reserved}' reserved for other builds' caches ` +
+    '(br-, pr-, tag-): pick a default branch whose name does not start with one of them');
+}
+
 /** The error a build context or Dockerfile path must cause, or undefined when it is valid. */
 export function pathError(prop: string, value: string): RegExp | undefined {
   if (value === '') return message(`${prop} must not be empty`);
@@ -193,12 +206,8 @@ export const hostilePath = fc.oneof(
     '{a,b}', 'a/../b', './x/', 'x\\y', '.', '..a', 'a..', '...', '\\etc', '\\\\host\\share', 'a/../../x', 'C:\\x', 'c:/x'),
 );
 export const validPath = hostilePath.map((p) => p.replace(/[\0\r\n]/g, '')).filter((p) => pathError('path', p) === undefined);
-/** Default branches that synthesize: a tag character, no NUL, not a ref other than refs/heads/, not in a reserved namespace. */
-export const validBranch = hostile.filter((raw) => {
-  const b = raw.replace(/^refs\/heads\//, '');
-  const tag = branchToTag(b);
-  return tag !== '' && !b.includes('\0') && !b.startsWith('refs/') && !['br-', 'pr-', 'tag-'].some((p) => `${tag}-`.startsWith(p));
-});
+/** Default branches that synthesize (see defaultBranchError). */
+export const validBranch = hostile.filter((b) => defaultBranchError(b) === undefined);
 export const validBuilderImage = fc.oneof(
   fc.stringMatching(/^[A-Za-z0-9._/:@+[\]-]{1,60}$/),
   fc.constantFrom('-', '--privileged', '[::1]:5000/buildkit:v0.13', 'buildkit@sha256:' + 'a'.repeat(64)),

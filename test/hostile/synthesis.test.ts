@@ -13,6 +13,7 @@ import {
   STAGE_NAME,
   Synthesized,
   contextArgument,
+  defaultBranchError,
   distinctive,
   hostile,
   hostilePath,
@@ -34,19 +35,6 @@ import {
 } from './arbitraries';
 import { BuildxBuilder, CacheStrategy, CachedImageBuildProps, ImageTag } from '../../src';
 import { branchToTag } from '../../src/ecr-naming';
-
-/** The rules of defaultBranch, in order: `refs/heads/` is stripped; a tag character, no NUL, no other ref, no reserved namespace. */
-function defaultBranchError(raw: string): RegExp | undefined {
-  const branch = raw.replace(/^refs\/heads\//, '');
-  const tag = branchToTag(branch);
-  if (tag === '') return message(`defaultBranch '${branch}' has no character that can start an ECR tag ([a-zA-Z0-9_])`);
-  if (branch.includes('\0')) return message('defaultBranch must not contain NUL (no environment variable can hold it)');
-  if (branch.startsWith('refs/')) return message(`defaultBranch must be a branch name as git names it (such as 'main'), not a ref; got '${branch}'`);
-  const reserved = ['br-', 'pr-', 'tag-'].find((p) => `${tag}-`.startsWith(p));
-  return reserved === undefined ? undefined : message(
-    `defaultBranch '${branch}' maps to the cache tag '${tag}', in the namespace '${reserved}' reserved for other builds' caches ` +
-    '(br-, pr-, tag-): pick a default branch whose name does not start with one of them');
-}
 
 /** A Docker network name (the rule of BuildxBuilder.dockerContainer({ network })). */
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
