@@ -388,7 +388,7 @@ function ecrRepositories(projects: Record<string, SynthesizedProject>): EcrProxy
     if (repositories[name] && JSON.stringify(repositories[name]) !== JSON.stringify(settings)) throw new Error(`repository ${name} is configured twice, differently`);
     repositories[name] = settings;
   };
-  for (const config of [...SINGLE_CONFIGS, ...MULTI_CONFIGS, ...SECRET_CONFIGS, ...BUILDER_CONFIGS]) {
+  for (const config of [...SINGLE_CONFIGS, ...MULTI_CONFIGS, ...SECRET_CONFIGS, ...BUILDER_CONFIGS, ...LONG_TABLES.flatMap((t) => t.configs)]) {
     const { image, cache } = projects[config.build].repositories;
     add(config.repository, image);
     if (cache) add(config.cacheRepository ?? `${config.repository}-cache`, cache);
@@ -857,7 +857,7 @@ async function main(): Promise<number> {
     for (const { table, configs } of LONG_TABLES) {
       t = Date.now();
       long[table] = [];
-      for (const config of configs) await runConfig(config, projects[config.build], long[table], table);
+      for (const config of configs.filter(selected)) await runConfig(config, projects[config.build], long[table], table);
       timings[`${table} (all)`] = (Date.now() - t) / 1000;
     }
     t = Date.now();
