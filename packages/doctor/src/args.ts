@@ -23,6 +23,8 @@ Options:
   --region REGION           AWS region (default: AWS_REGION, or the region of your AWS profile)
   --branch BRANCH           also check the cache of this branch (a name or refs/heads/... ref)
   --default-branch BRANCH   the construct's defaultBranch (default: main)
+  --platform PLATFORM       one architecture of a build with platforms (linux/amd64 or
+                            linux/arm64): its cache tags end in -amd64 or -arm64
   --profile NAME            AWS profile to use (default: AWS_PROFILE, or the default chain)
   --recent-images N         how many of the newest tagged images of the application
                             repository to inspect for provenance indexes (1-100, default 20)
@@ -49,6 +51,8 @@ export interface DoctorOptions {
   readonly branchTag?: string;
   readonly defaultBranch: string;
   readonly defaultBranchTag: string;
+  /** With --platform: `linux/amd64` or `linux/arm64` (the cache tags above carry its suffix). */
+  readonly platform?: string;
   readonly recentImages: number;
   readonly maxAttempts: number;
   readonly json: boolean;
@@ -105,6 +109,7 @@ export function parseDoctorArgs(argv: readonly string[]): ParsedArgs {
         'region': { type: 'string' },
         'branch': { type: 'string' },
         'default-branch': { type: 'string' },
+        'platform': { type: 'string' },
         'profile': { type: 'string' },
         'recent-images': { type: 'string' },
         'max-attempts': { type: 'string' },
@@ -152,6 +157,13 @@ export function parseDoctorArgs(argv: readonly string[]): ParsedArgs {
     return { kind: 'error', message: '--branch must not be empty' };
   }
 
+  // A multi-architecture build keeps one cache per architecture: the scope with -amd64 / -arm64 appended.
+  if (values.platform !== undefined && !['linux/amd64', 'linux/arm64'].includes(values.platform)) {
+    return { kind: 'error', message: `--platform must be linux/amd64 or linux/arm64; got '${values.platform}'` };
+  }
+  const suffix = values.platform === undefined ? '' : `-${values.platform.slice('linux/'.length)}`;
+  const branchTag = values.branch === undefined ? undefined : branchToTag(values.branch);
+
   const recentImages = parseCount('--recent-images', values['recent-images'], 20, 100);
   if (typeof recentImages === 'string') return { kind: 'error', message: recentImages };
   const maxAttempts = parseCount('--max-attempts', values['max-attempts'], 5, 20);
@@ -168,9 +180,10 @@ export function parseDoctorArgs(argv: readonly string[]): ParsedArgs {
       region,
       profile: values.profile,
       branch: values.branch,
-      branchTag: values.branch === undefined ? undefined : branchToTag(values.branch),
+      branchTag: branchTag ? `${branchTag}${suffix}` : branchTag,
       defaultBranch,
-      defaultBranchTag,
+      defaultBranchTag: `${defaultBranchTag}${suffix}`,
+      platform: values.platform,
       recentImages,
       maxAttempts,
       json: values.json ?? false,

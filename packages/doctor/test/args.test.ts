@@ -45,6 +45,20 @@ describe('parseDoctorArgs', () => {
     });
   });
 
+  test.each([
+    ['linux/arm64', 'main-arm64', 'feature-x-arm64'],
+    ['linux/amd64', 'main-amd64', 'feature-x-amd64'],
+  ])('--platform %s: the cache tags of that architecture of a multi-architecture build', (platform, defaultTag, branchTag) => {
+    expect(parseDoctorArgs([...REQUIRED, '--platform', platform, '--branch', 'feature/x'])).toMatchObject({
+      kind: 'run', options: { platform, defaultBranchTag: defaultTag, branchTag },
+    });
+  });
+
+  test('--platform must be one of the two architectures', () => {
+    expect(parseDoctorArgs([...REQUIRED, '--platform', 'linux/riscv64']))
+      .toEqual({ kind: 'error', message: "--platform must be linux/amd64 or linux/arm64; got 'linux/riscv64'" });
+  });
+
   test('repository URIs give the account and the region', () => {
     const parsed = parseDoctorArgs([
       '--repository', '123456789012.dkr.ecr.eu-central-1.amazonaws.com/team/api:latest',
