@@ -15,14 +15,14 @@ import { CachedImageBuildActionOptions, CachedImageBuildProps } from './cached-i
 import { createBuildLogGroup } from './compliance';
 import { CacheMetrics } from './metrics/cache-metrics';
 import { CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './metrics/metrics-props';
+import { checkCollisions } from './multi-arch/collisions';
+import { multiArchCacheLifecycleRules } from './multi-arch/lifecycle';
+import { MultiArchParts, buildMultiArch, multiArchActions, multiArchRepositoryOptions } from './multi-arch/multi-arch-build';
+import { PlatformTarget, archOf, resolvePlatforms } from './multi-arch/platforms';
 import { ResolvedOptions, resolveOptions } from './options/resolve-options';
 import { validateNamespace } from './options/validation';
 import { BuildScriptOptions, renderBuildScript } from './script/build-script';
 import { renderTagSelection } from './script/push-tags';
-import { MultiArchParts, buildMultiArch, multiArchActions, multiArchRepositoryOptions } from './multi-arch/multi-arch-build';
-import { multiArchCacheLifecycleRules } from './multi-arch/lifecycle';
-import { PlatformTarget, archOf, resolvePlatforms } from './multi-arch/platforms';
-import { checkCollisions } from './multi-arch/collisions';
 import { CacheStrategy } from './strategies/cache-strategy';
 import { UNFILTERED_PULL_REQUESTS_WARNING, warnOnUnfilteredPullRequests } from './webhook-check';
 

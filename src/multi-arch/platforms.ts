@@ -93,7 +93,8 @@ export function validateMultiArchTags(imageTags: ImageTag[], targets: PlatformTa
  * The mutable tags of an application repository the construct creates for a multi-architecture
  * build: the single-platform build's, plus each fixed tag's per-architecture tag (`latest-arm64`).
  */
-export function multiArchMutableTagPatterns(patterns: string[], fixedTags: string[], targets: PlatformTarget[], createsRepository: boolean): string[] {
+export function multiArchMutableTagPatterns(patterns: string[], fixedTags: string[], targets: PlatformTarget[],
+  createsRepository: boolean): string[] {
   const out = [...patterns, ...fixedTags.flatMap((tag) => targets.map((t) => `${tag}-${t.arch}`))];
   validateMutableTagPatterns(out, createsRepository);
   return out;

@@ -1,8 +1,8 @@
 import { PlatformTarget } from './platforms';
 import { RESOLVE_BUILD_CONTEXT } from '../script/build-context';
 import { BuildScript } from '../script/build-script';
-import { LOGIN_IMAGE_REGISTRY, REQUIRE_DIGEST, command } from '../script/fragments';
 import { PUBLISH_METRICS } from '../script/cache-report';
+import { LOGIN_IMAGE_REGISTRY, REQUIRE_DIGEST, command } from '../script/fragments';
 
 /**
  * The build script of a multi-architecture build: one buildspec for every step, chosen by the

@@ -17,9 +17,9 @@ import { ecrFidelityChecks } from './lib/ecr-checks';
 import { installAwsStandIn, startEcrProxyProcess } from './lib/ecr-env';
 import { EcrProxyConfig, RepositorySettings } from './lib/ecr-proxy';
 import { PushedImage, judgeExecution, logDisagreements, verdictMask } from './lib/execution';
+import { MultiArchResult, multiArchTable, runMultiArch } from './lib/multi-arch';
 import { phaseTimes } from './lib/phases';
 import { Registry } from './lib/registry';
-import { MultiArchResult, multiArchTable, runMultiArch } from './lib/multi-arch';
 import { RoundResult, markdownTable, phaseTable, svgChart } from './lib/report';
 import { BuildDefinition, SynthesizedProject, synthesize } from './lib/stack';
 import { modelBuild } from '../helpers/build-context-model';
@@ -877,7 +877,13 @@ async function main(): Promise<number> {
     if (selected({ name: MULTI_ARCH })) {
       t = Date.now();
       multiArch = await runMultiArch({
-        project: projects.MultiArch, registry: REGISTRY, ecr: ECR, repository: 'e2e-multiarch', steps: SINGLE.steps, warmHits: SINGLE.unchanged(['app.txt']), check,
+        project: projects.MultiArch,
+        registry: REGISTRY,
+        ecr: ECR,
+        repository: 'e2e-multiarch',
+        steps: SINGLE.steps,
+        warmHits: SINGLE.unchanged(['app.txt']),
+        check,
         prepare: (name, round, app) => prepareRound(name, 'classic', round, 'main', { deps: 1, app }),
         environment: (overrides) => projectEnvironment(projects.MultiArch, overrides),
         runImage: (ref, dockerConfig, platform) => {

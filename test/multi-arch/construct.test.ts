@@ -12,7 +12,10 @@ import { appRepository, lifecycleRules, newStack } from '../helpers/construct';
 
 const BOTH = [ecr_assets.Platform.LINUX_AMD64, ecr_assets.Platform.LINUX_ARM64];
 const github = (batch: boolean) => codebuild.Source.gitHub({
-  owner: 'octo', repo: 'api', webhook: true, webhookTriggersBatchBuild: batch,
+  owner: 'octo',
+  repo: 'api',
+  webhook: true,
+  webhookTriggersBatchBuild: batch,
   webhookFilters: [codebuild.FilterGroup.inEventOf(codebuild.EventAction.PUSH).andBranchIs('main')],
 });
 
@@ -63,7 +66,10 @@ describe('platforms: standalone (a source): one batch project', () => {
       {
         'identifier': 'build_amd64',
         'env': {
-          'type': 'LINUX_CONTAINER', 'image': 'aws/codebuild/standard:7.0', 'compute-type': 'BUILD_GENERAL1_SMALL', 'privileged-mode': true,
+          'type': 'LINUX_CONTAINER',
+          'image': 'aws/codebuild/standard:7.0',
+          'compute-type': 'BUILD_GENERAL1_SMALL',
+          'privileged-mode': true,
           'variables': { CIB_STEP: 'build', CIB_PLATFORM: 'linux/amd64', CIB_ARCH: 'amd64' },
         },
         'ignore-failure': false,
@@ -71,7 +77,10 @@ describe('platforms: standalone (a source): one batch project', () => {
       {
         'identifier': 'build_arm64',
         'env': {
-          'type': 'ARM_CONTAINER', 'image': 'aws/codebuild/amazonlinux2-aarch64-standard:3.0', 'compute-type': 'BUILD_GENERAL1_SMALL', 'privileged-mode': true,
+          'type': 'ARM_CONTAINER',
+          'image': 'aws/codebuild/amazonlinux2-aarch64-standard:3.0',
+          'compute-type': 'BUILD_GENERAL1_SMALL',
+          'privileged-mode': true,
           'variables': { CIB_STEP: 'build', CIB_PLATFORM: 'linux/arm64', CIB_ARCH: 'arm64' },
         },
         'ignore-failure': false,
@@ -79,7 +88,10 @@ describe('platforms: standalone (a source): one batch project', () => {
       {
         'identifier': 'image_index',
         'env': {
-          'type': 'LINUX_CONTAINER', 'image': 'aws/codebuild/standard:7.0', 'compute-type': 'BUILD_GENERAL1_SMALL', 'privileged-mode': true,
+          'type': 'LINUX_CONTAINER',
+          'image': 'aws/codebuild/standard:7.0',
+          'compute-type': 'BUILD_GENERAL1_SMALL',
+          'privileged-mode': true,
           'variables': { CIB_STEP: 'index', CIB_PLATFORM: 'linux/amd64', CIB_ARCH: 'amd64' },
         },
         'depend-on': ['build_amd64', 'build_arm64'],
@@ -150,7 +162,10 @@ describe('platforms: CodePipeline (no source)', () => {
     const [stage] = template.findResources('AWS::CodePipeline::Pipeline', {}) && Object.values<any>(template.findResources('AWS::CodePipeline::Pipeline'))
       .map((r) => r.Properties.Stages.find((s: any) => s.Name === 'Build'));
     const summary = stage.Actions.map((a: any) => ({
-      name: a.Name, runOrder: a.RunOrder, ns: a.Namespace, outputs: (a.OutputArtifacts ?? []).map((o: any) => o.Name),
+      name: a.Name,
+      runOrder: a.RunOrder,
+      ns: a.Namespace,
+      outputs: (a.OutputArtifacts ?? []).map((o: any) => o.Name),
       step: JSON.parse(a.Configuration.EnvironmentVariables).find((v: any) => v.name === 'CIB_STEP').value,
     }));
     expect(summary).toEqual([
@@ -191,7 +206,8 @@ function s3Bucket(stack: Stack) {
 describe('platforms: repositories', () => {
   test('the per-architecture tags of the fixed tags are mutable in the application repository', () => {
     const { template } = synthMulti();
-    const filters = appRepository(template)[1].Properties.ImageTagMutabilityExclusionFilters.map((f: any) => f.ImageTagMutabilityExclusionFilterValue);
+    const filters = appRepository(template)[1].Properties.ImageTagMutabilityExclusionFilters
+      .map((f: any) => f.ImageTagMutabilityExclusionFilterValue);
     expect(filters).toEqual(['latest', 'pr-*', 'latest-amd64', 'latest-arm64']);
   });
 

@@ -6,8 +6,8 @@ import { aws_codebuild as codebuild, aws_ecr_assets as ecr_assets } from 'aws-cd
 import { Template } from 'aws-cdk-lib/assertions';
 import { CachedImageBuild } from '../../src';
 import { ARCH_CACHE_SCOPES, ARCH_IMAGE_TAGS } from '../../src/multi-arch/script';
-import { newStack } from '../helpers/construct';
 import { runCases } from '../helpers/bash-cases';
+import { newStack } from '../helpers/construct';
 
 const REPO = '123456789012.dkr.ecr.us-east-1.amazonaws.com/api';
 const SHA = 'a'.repeat(40);
@@ -61,8 +61,15 @@ function pushArch(reg: string, tag: string, arch: string): string {
 const indexCommands: string[] = spec.phases.build.commands;
 function indexCase(fake: { bin: string; reg: string }, extra: Record<string, string> = {}) {
   return {
-    PATH: `${fake.bin}:/usr/bin:/bin`, FAKE_REG: fake.reg, CIB_STEP: 'index', CIB_PUSH: 'true', CIB_IMAGE_REPOSITORY_URI: REPO,
-    IMAGE_TAG: SHA, IMAGE_URI: `${REPO}:${SHA}`, CIB_PUSH_TAGS: `${SHA} latest`, ...extra,
+    PATH: `${fake.bin}:/usr/bin:/bin`,
+    FAKE_REG: fake.reg,
+    CIB_STEP: 'index',
+    CIB_PUSH: 'true',
+    CIB_IMAGE_REPOSITORY_URI: REPO,
+    IMAGE_TAG: SHA,
+    IMAGE_URI: `${REPO}:${SHA}`,
+    CIB_PUSH_TAGS: `${SHA} latest`,
+    ...extra,
   };
 }
 const OUT = ['IMAGE_DIGEST', 'IMAGE_URI_AMD64', 'IMAGE_URI_ARM64'];

@@ -30,6 +30,16 @@ export interface MultiArchResult {
   readonly index: { exitCode: number; digest: string; seconds: number; platforms: string };
 }
 
+/** A fresh build host, as the harness prepares it. */
+export interface PreparedBuild {
+  readonly dir: string;
+  readonly src: string;
+  readonly env: Record<string, string>;
+  readonly logFile: string;
+  readonly commit: string;
+  readonly dockerConfig: string;
+}
+
 export interface MultiArchContext {
   readonly project: SynthesizedProject;
   readonly registry: string;
@@ -40,7 +50,7 @@ export interface MultiArchContext {
   readonly warmHits: number;
   readonly check: (name: string, ok: boolean, detail?: string) => boolean;
   /** A fresh build host for one build of a round: env, source dir, log file. */
-  readonly prepare: (name: string, round: number, app: string) => { dir: string; src: string; env: Record<string, string>; logFile: string; commit: string; dockerConfig: string };
+  readonly prepare: (name: string, round: number, app: string) => PreparedBuild;
   /** The project's environment with the repository overrides. */
   readonly environment: (overrides: Record<string, string>) => Record<string, string>;
   readonly runImage: (ref: string, dockerConfig: string, platform: string) => string;
@@ -68,7 +78,8 @@ export async function runMultiArch(ctx: MultiArchContext, rounds: MultiArchRound
       const env = {
         ...r.env,
         // One commit for every build of the batch, as CodeBuild gives them.
-        CODEBUILD_RESOLVED_SOURCE_VERSION: commit, CODEBUILD_SOURCE_VERSION: commit,
+        CODEBUILD_RESOLVED_SOURCE_VERSION: commit,
+        CODEBUILD_SOURCE_VERSION: commit,
         CODEBUILD_BATCH_BUILD_IDENTIFIER: entry.identifier,
         ...ctx.environment({
           CIB_IMAGE_REPOSITORY_URI: `${ctx.ecr}/${ctx.repository}`,
