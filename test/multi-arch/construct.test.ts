@@ -9,6 +9,7 @@ import {
 import { Template } from 'aws-cdk-lib/assertions';
 import { CachedImageBuild, CachedImageBuildProps, CacheStrategy, ImageTag, PullRequestPolicy } from '../../src';
 import { appRepository, lifecycleRules, newStack } from '../helpers/construct';
+import { EcrImage, expiredImages } from '../helpers/ecr-lifecycle';
 
 const BOTH = [ecr_assets.Platform.LINUX_AMD64, ecr_assets.Platform.LINUX_ARM64];
 const github = (batch: boolean) => codebuild.Source.gitHub({
@@ -249,5 +250,23 @@ describe('collisions between builds of one stack', () => {
     expect(() => new CachedImageBuild(stack, 'Worker', {
       repository, cacheRepository, imageTags: [ImageTag.of('worker')], pullRequests: PullRequestPolicy.buildOnly(),
     })).not.toThrow();
+  });
+});
+
+describe('platforms: the cache repository\'s lifecycle rules, applied by the ECR model', () => {
+  test.each<[string, CacheStrategy, (scope: string) => string]>([
+    ['registry', CacheStrategy.registry(), (scope) => scope],
+    ['inline', CacheStrategy.inline(), (scope) => `${scope}-e3`],
+  ])('%s: each architecture\'s default-branch cache is never expired; other scopes and untagged manifests are', (_n, cache, tagOf) => {
+    const rules = lifecycleRules(synthMulti({ cache }).template);
+    const images: EcrImage[] = [
+      { id: 'main-amd64', tags: [tagOf('main-amd64')], ageDays: 400 },
+      { id: 'main-arm64', tags: [tagOf('main-arm64')], ageDays: 400 },
+      { id: 'br-x-arm64', tags: [tagOf('br-x-arm64')], ageDays: 15 },
+      { id: 'pr-7-amd64', tags: [tagOf('pr-7-amd64')], ageDays: 15 },
+      { id: 'fresh-br-arm64', tags: [tagOf('br-y-arm64')], ageDays: 2 },
+      { id: 'untagged', tags: [], ageDays: 2 },
+    ];
+    expect([...expiredImages(rules, images)].sort()).toEqual(['br-x-arm64', 'pr-7-amd64', 'untagged']);
   });
 });
