@@ -201,7 +201,9 @@ export class CachedImageBuild extends Construct {
    * A cache metric of one platform of a multi-architecture build (dimensions `ProjectName` and
    * `Platform`): `CacheHitRatio`, `CachedSteps`, `ExecutedSteps` or `BuildSeconds`.
    *
-   * @default - statistic Average over 5 minutes
+   * @param platform one of `platforms`
+   * @param metricName `CacheHitRatio`, `CachedSteps`, `ExecutedSteps` or `BuildSeconds`
+   * @param props overrides of the metric (statistic Average over 5 minutes by default)
    */
   public metricForPlatform(platform: ecr_assets.Platform, metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     const metrics = this.multiArch?.platformMetrics.get(platform.platform);
@@ -221,6 +223,8 @@ export class CachedImageBuild extends Construct {
    * fixed tag and `-<arch>` (`:latest-arm64`), the tag each architecture's build moves with the
    * index's. For AWS Lambda, which cannot run an image index. The exact image of a pipeline run
    * is in the index action's variables `IMAGE_URI_AMD64` and `IMAGE_URI_ARM64` (by digest).
+   *
+   * @param platform one of `platforms`
    */
   public imageUriForPlatform(platform: ecr_assets.Platform): string {
     if (!this.multiArch) {
@@ -274,6 +278,8 @@ export class CachedImageBuild extends Construct {
    * `runOrder + 1`, named `actionName`, with the `output` artifact and the variables namespace:
    * `IMAGE_URI`, `IMAGE_TAG`, `IMAGE_DIGEST` name the index, `IMAGE_URI_AMD64` / `IMAGE_URI_ARM64`
    * each platform's image by digest). Only for a build created without `source`.
+   *
+   * @param options the input artifact, and the name, output, variables namespace, branch and run order of the action(s)
    */
   public toCodeBuildActions(options: CachedImageBuildActionOptions): codepipeline_actions.CodeBuildAction[] {
     if (!this.multiArch) {
@@ -285,7 +291,12 @@ export class CachedImageBuild extends Construct {
     return multiArchActions(this.multiArch, options, pipelineEnvironment(options, this.defaultBranch));
   }
 
-  /** Adds `toCodeBuildActions(options)` to a pipeline stage, and returns them. */
+  /**
+   * Adds `toCodeBuildActions(options)` to a pipeline stage, and returns them.
+   *
+   * @param stage the pipeline stage that builds the image
+   * @param options as for `toCodeBuildActions()`
+   */
   public addToStage(stage: codepipeline.IStage, options: CachedImageBuildActionOptions): codepipeline_actions.CodeBuildAction[] {
     const actions = this.toCodeBuildActions(options);
     actions.forEach((a) => stage.addAction(a));
