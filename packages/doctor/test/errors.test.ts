@@ -98,7 +98,7 @@ describe('errors that stop one check (exit 2, the other checks still run)', () =
     expect(lifecycle.status).toEqual('error');
     expect(lifecycle.summary).toContain('could not check: access denied: the caller is not allowed ecr:GetLifecyclePolicy');
     expect(lifecycle.fix).toContain('allow ecr:GetLifecyclePolicy for the caller');
-    expect(out.checks.filter((c: { status: string }) => c.status === 'pass')).toHaveLength(6);
+    expect(out.checks.filter((c: { status: string }) => c.status === 'pass')).toHaveLength(8);
   });
 
   test('access denied on DescribeRepositories skips the checks that need the repository settings', async () => {
@@ -121,7 +121,7 @@ describe('errors that stop one check (exit 2, the other checks still run)', () =
 
     // THEN
     expect(run.code).toEqual(2);
-    expect(run.stdout).toContain('Verdict: COULD NOT CHECK EVERYTHING (1 could not be checked, 6 passed, 1 skipped). Exit code 2.');
+    expect(run.stdout).toContain('Verdict: COULD NOT CHECK EVERYTHING (1 could not be checked, 8 passed, 1 skipped). Exit code 2.');
     expect(json.checks.find((c: { id: string }) => c.id === 'app-provenance')).toMatchObject({
       status: 'error',
       summary: 'could not check: ECR throttled ecr:DescribeImages after 5 attempts (ThrottlingException: Rate exceeded). ' +
