@@ -66,7 +66,9 @@ export function resolveLayout(
     }
   }
   const images = listing.ok ? listing.value.images : [];
-  const detection = detectStrategy(images, options.defaultBranchTag, rules);
+  const detection = listing.ok
+    ? detectStrategy(images, options.defaultBranchTag, rules)
+    : detectStrategy(undefined, options.defaultBranchTag, rules, listing.problem.message);
   const strategy = options.strategy ?? detection.strategy;
   return {
     strategy,
@@ -96,7 +98,7 @@ export function checkCacheLayout(options: DoctorOptions, layout: Layout): CheckR
   }
   if (strategy === undefined) {
     if (layout.listingProblem) {
-      return { ...callError(id, title, layout.listingProblem), fix: `${ASK_FOR_STRATEGY}, or allow ecr:DescribeImages` };
+      return { ...callError(id, title, layout.listingProblem), details: [detection.reason], fix: `${ASK_FOR_STRATEGY}, or allow ecr:DescribeImages` };
     }
     return result(id, title, { status: 'error', summary: `cannot tell the cache strategy: ${detection.reason}`, details, fix: ASK_FOR_STRATEGY });
   }

@@ -103,10 +103,13 @@ export function strategyOfPolicy(
 /**
  * Which strategy wrote the cache repository: the one its tags point to; when no tag points to
  * any, the one whose lifecycle policy the construct wrote; otherwise none (ambiguous or empty).
+ * `images` undefined: the tags could not be listed (`unlisted` says why).
  */
-export function detectStrategy(images: readonly ImageDetail[], defaultScope: string, rules: readonly LifecyclePolicyRule[] | undefined): Detection {
+export function detectStrategy(
+  images: readonly ImageDetail[] | undefined, defaultScope: string, rules: readonly LifecyclePolicyRule[] | undefined, unlisted?: string,
+): Detection {
   const evidence: Record<StrategyName, string[]> = { registry: [], inline: [], buildah: [] };
-  for (const image of images) {
+  for (const image of images ?? []) {
     for (const tag of image.imageTags ?? []) {
       const s = tagEvidence(tag, image, defaultScope);
       if (s) evidence[s].push(tag);
@@ -129,29 +132,34 @@ export function detectStrategy(images: readonly ImageDetail[], defaultScope: str
       strategy: byPolicy.strategy,
       source: 'lifecycle-policy',
       evidence,
-      reason: `no cache tag yet; lifecycle rule ${byPolicy.rule.rulePriority} ("${byPolicy.rule.description ?? ''}") is the one the construct writes for the ${byPolicy.strategy} strategy`,
+      reason: `${images ? 'no cache tag yet' : `the tags could not be listed (${unlisted})`}; lifecycle rule ${byPolicy.rule.rulePriority} ("${byPolicy.rule.description ?? ''}") is the one the construct writes for the ${byPolicy.strategy} strategy`,
     };
   }
   return {
     source: 'none',
     evidence,
-    reason: 'the cache repository holds no tag that a cache strategy of the construct writes, and its lifecycle policy is not one the construct writes',
+    reason: `${images ? 'the cache repository holds no tag that a cache strategy of the construct writes' : `the tags could not be listed (${unlisted})`}, ` +
+      'and its lifecycle policy is not one the construct writes',
   };
 }
 
 /**
- * The architectures of the per-architecture scopes in use: those of the default branch's scope
- * with an architecture suffix (`main-amd64`; `main-amd64-e3` for the inline strategy). Empty: the
- * scopes are single-architecture (a `-amd64` at the end of another scope is then part of a ref).
+ * The architectures of the per-architecture scopes in use: when the default branch's scope has an
+ * architecture suffix (`main-amd64`; `main-amd64-e3` for the inline strategy), the suffixes of every
+ * scope that reads per architecture (so that a missing `main-arm64` shows). Empty: the scopes are
+ * single-architecture (a `-amd64` at the end of another scope is then part of a ref).
  */
 export function architecturesInUse(images: readonly ImageDetail[], strategy: StrategyName, defaultScope: string): string[] {
   const scopes = new Set<string>();
   for (const image of images) {
     for (const tag of image.imageTags ?? []) {
-      scopes.add(strategy === 'inline' ? parseInlineTag(tag)?.scope ?? '' : tag);
+      const scope = strategy === 'inline' ? parseInlineTag(tag)?.scope : tag;
+      if (scope !== undefined) scopes.add(scope);
     }
   }
-  return ARCHITECTURES.filter((a) => scopes.has(`${defaultScope}-${a}`));
+  if (!ARCHITECTURES.some((a) => scopes.has(`${defaultScope}-${a}`))) return [];
+  const found = new Set([...scopes].map((s) => parseScope(s, defaultScope, true)?.architecture));
+  return ARCHITECTURES.filter((a) => found.has(a));
 }
 
 /** The cache tags of one scope. */

@@ -1,5 +1,4 @@
-import { BatchGetImageCommand, ECRClient } from '@aws-sdk/client-ecr';
-import { mockClient } from 'aws-sdk-client-mock';
+import { BatchGetImageCommand } from '@aws-sdk/client-ecr';
 import {
   CACHE_CONFIG,
   DOCKER_LIST,
@@ -19,18 +18,10 @@ import {
   multiPlatformIndex,
   provenanceIndex,
 } from './fixtures';
-import { check, doctor } from './helpers';
+import { check, doctor, mockedEcr } from './helpers';
 import { scopeName } from '../src/scopes';
 
-const ecr = mockClient(ECRClient);
-
-beforeEach(() => {
-  ecr.reset();
-});
-
-afterAll(() => {
-  ecr.restore();
-});
+const ecr = mockedEcr();
 
 /** The healthy registry with the cache repository changed. */
 function withCache(change: (repo: FakeRegistry['repositories'][string]) => FakeRegistry['repositories'][string]): FakeRegistry {

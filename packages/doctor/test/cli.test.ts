@@ -1,19 +1,9 @@
 import { readFileSync } from 'fs';
 import * as path from 'path';
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { mockClient } from 'aws-sdk-client-mock';
 import { FEATURE_LOGIN, brokenRegistry, healthyRegistry } from './fixtures';
-import { BASE_ARGS, runCli } from './helpers';
+import { BASE_ARGS, mockedEcr, runCli } from './helpers';
 
-const ecr = mockClient(ECRClient);
-
-beforeEach(() => {
-  ecr.reset();
-});
-
-afterAll(() => {
-  ecr.restore();
-});
+const ecr = mockedEcr();
 
 const ARGS = [...BASE_ARGS, '--branch', 'feature/login'];
 const CHECK_IDS = [

@@ -1,18 +1,8 @@
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { mockClient } from 'aws-sdk-client-mock';
 import { accessDenied, healthyRegistry, noCredentials, throttled } from './fixtures';
-import { BASE_ARGS, check, doctor, runCli } from './helpers';
+import { BASE_ARGS, check, doctor, mockedEcr, runCli } from './helpers';
 import { main } from '../src/cli';
 
-const ecr = mockClient(ECRClient);
-
-beforeEach(() => {
-  ecr.reset();
-});
-
-afterAll(() => {
-  ecr.restore();
-});
+const ecr = mockedEcr();
 
 describe('errors that stop the doctor (exit 2)', () => {
   test('no credentials: says how to configure them', async () => {

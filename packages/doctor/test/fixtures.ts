@@ -95,14 +95,19 @@ function layer(seed: string, size: number, mediaType = 'application/vnd.oci.imag
   };
 }
 
-/** What `--cache-to type=registry,mode=max,image-manifest=true,oci-mediatypes=true` pushes. */
-export function cacheManifest(seed: string, layers = 6): string {
+/** An OCI image manifest with `layers` layers of growing sizes, its config of the media type given. */
+function ociManifest(seed: string, config: { mediaType: string; size: number }, layers: number, size: { first: number; step: number }): string {
   return JSON.stringify({
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
-    config: { mediaType: CACHE_CONFIG, digest: digest(`${seed}-config`), size: 2876 },
-    layers: Array.from({ length: layers }, (_, i) => layer(`${seed}-${i}`, 3_623_807 + i * 1_000_003)),
+    config: { mediaType: config.mediaType, digest: digest(`${seed}-config`), size: config.size },
+    layers: Array.from({ length: layers }, (_, i) => layer(`${seed}-${i}`, size.first + i * size.step)),
   }, null, 2);
+}
+
+/** What `--cache-to type=registry,mode=max,image-manifest=true,oci-mediatypes=true` pushes. */
+export function cacheManifest(seed: string, layers = 6): string {
+  return ociManifest(seed, { mediaType: CACHE_CONFIG, size: 2876 }, layers, { first: 3_623_807, step: 1_000_003 });
 }
 
 /** What `--cache-to type=registry,mode=max,oci-mediatypes=true` (no image-manifest) produces: an index. */
@@ -130,12 +135,7 @@ export function dockerImageManifest(seed: string): string {
 
 /** An image as Buildah pushes it in its default format (OCI): each step's cache image too. */
 export function ociImageManifest(seed: string, layers = 1): string {
-  return JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: { mediaType: OCI_IMAGE_CONFIG, digest: digest(`${seed}-config`), size: 1622 },
-    layers: Array.from({ length: layers }, (_, i) => layer(`${seed}-${i}`, 2_097_152 + i * 4096)),
-  }, null, 2);
+  return ociManifest(seed, { mediaType: OCI_IMAGE_CONFIG, size: 1622 }, layers, { first: 2_097_152, step: 4096 });
 }
 
 /** What buildx pushes with provenance on (its default since 0.10): an index with an attestation manifest. */
@@ -371,6 +371,16 @@ function appRepository(): FakeRepository {
   };
 }
 
+/** A setup as the construct deploys it: the application repository, and a cache repository with `policy` and `images`. */
+function constructSetup(lifecyclePolicyText: string, images: FakeImage[]): FakeRegistry {
+  return {
+    repositories: {
+      'api': appRepository(),
+      'api-cache': { imageTagMutability: 'MUTABLE', scanOnPush: false, lifecyclePolicyText, images },
+    },
+  };
+}
+
 /** The cache scope of the branch feature/login: `/` is no tag character, so it is mapped and hashed. */
 export const FEATURE_LOGIN = scopeName('br-', 'feature/login');
 
@@ -379,24 +389,14 @@ export const FEATURE_LOGIN = scopeName('br-', 'feature/login');
  * feature/login and hotfix, of pull request 12 (policy push) and of the git tag v1.2.0.
  */
 export function healthyRegistry(): FakeRegistry {
-  return {
-    repositories: {
-      'api': appRepository(),
-      'api-cache': {
-        imageTagMutability: 'MUTABLE',
-        scanOnPush: false,
-        lifecyclePolicyText: CONSTRUCT_POLICY,
-        images: [
-          cacheImage('main', hoursAgo(5)),
-          cacheImage(FEATURE_LOGIN, hoursAgo(1), { size: 191_203_774 }),
-          cacheImage('pr-12', hoursAgo(3), { size: 188_113_012 }),
-          cacheImage('tag-v1.2.0', daysAgo(2)),
-          cacheImage('br-hotfix', daysAgo(9)),
-          { ...cacheImage('old', hoursAgo(30)), tags: [] },
-        ],
-      },
-    },
-  };
+  return constructSetup(CONSTRUCT_POLICY, [
+    cacheImage('main', hoursAgo(5)),
+    cacheImage(FEATURE_LOGIN, hoursAgo(1), { size: 191_203_774 }),
+    cacheImage('pr-12', hoursAgo(3), { size: 188_113_012 }),
+    cacheImage('tag-v1.2.0', daysAgo(2)),
+    cacheImage('br-hotfix', daysAgo(9)),
+    { ...cacheImage('old', hoursAgo(30)), tags: [] },
+  ]);
 }
 
 /** An image the inline strategy pushes to `<scope>-e<N>` (`docker push` of Docker 20.10: Docker media types). */
@@ -406,22 +406,12 @@ export function inlineImage(tag: string, pushedAt: Date, extra: Partial<FakeImag
 
 /** The inline strategy's cache repository after builds of main (8, then 3 steps executed) and feature/login. */
 export function inlineRegistry(): FakeRegistry {
-  return {
-    repositories: {
-      'api': appRepository(),
-      'api-cache': {
-        imageTagMutability: 'MUTABLE',
-        scanOnPush: false,
-        lifecyclePolicyText: constructPolicy({ strategy: 'inline' }),
-        images: [
-          inlineImage('main-e8', daysAgo(3)),
-          inlineImage('main-e3', hoursAgo(5)),
-          inlineImage(`${FEATURE_LOGIN}-e2`, hoursAgo(1)),
-          inlineImage('pr-12-e1', hoursAgo(4)),
-        ],
-      },
-    },
-  };
+  return constructSetup(constructPolicy({ strategy: 'inline' }), [
+    inlineImage('main-e8', daysAgo(3)),
+    inlineImage('main-e3', hoursAgo(5)),
+    inlineImage(`${FEATURE_LOGIN}-e2`, hoursAgo(1)),
+    inlineImage('pr-12-e1', hoursAgo(4)),
+  ]);
 }
 
 /**
@@ -445,34 +435,15 @@ export const BUILDAH_WARM_KEYS = [
 /** A step cache image Buildah pushes (`--cache-to`), at its cache key. */
 export function stepImage(key: string, pushedAt: Date, extra: Partial<FakeImage> = {}): FakeImage {
   const manifest = ociImageManifest(key);
-  return {
-    digest: digest(manifest),
-    tags: [key],
-    pushedAt,
-    size: 2_131_577,
-    mediaType: OCI_MANIFEST,
-    artifactMediaType: OCI_IMAGE_CONFIG,
-    manifest,
-    ...extra,
-  };
+  return appImage([key], pushedAt, { manifest, size: 2_131_577, mediaType: OCI_MANIFEST, artifactMediaType: OCI_IMAGE_CONFIG, ...extra });
 }
 
 /** The Buildah strategy's cache repository after a cold and a warm build. */
 export function buildahRegistry(): FakeRegistry {
-  return {
-    repositories: {
-      'api': appRepository(),
-      'api-cache': {
-        imageTagMutability: 'MUTABLE',
-        scanOnPush: false,
-        lifecyclePolicyText: constructPolicy({ strategy: 'buildah' }),
-        images: [
-          ...BUILDAH_COLD_KEYS.map((k, i) => stepImage(k, ago(2 * 24 * 3_600_000 + i * 60_000))),
-          ...BUILDAH_WARM_KEYS.map((k, i) => stepImage(k, ago(5 * 3_600_000 + i * 60_000))),
-        ],
-      },
-    },
-  };
+  return constructSetup(constructPolicy({ strategy: 'buildah' }), [
+    ...BUILDAH_COLD_KEYS.map((k, i) => stepImage(k, ago(2 * 24 * 3_600_000 + i * 60_000))),
+    ...BUILDAH_WARM_KEYS.map((k, i) => stepImage(k, ago(5 * 3_600_000 + i * 60_000))),
+  ]);
 }
 
 /**
@@ -489,22 +460,12 @@ export function multiArchRegistry(): FakeRegistry {
     selection: { ...rules[0].selection, tagPatternList: [tag] },
   });
   const policyText = JSON.stringify({ rules: [keep('main-amd64', 1), keep('main-arm64', 2), ...rules.slice(1).map((r: object, i: number) => ({ ...r, rulePriority: 3 + i }))] });
-  return {
-    repositories: {
-      'api': appRepository(),
-      'api-cache': {
-        imageTagMutability: 'MUTABLE',
-        scanOnPush: false,
-        lifecyclePolicyText: policyText,
-        images: [
-          cacheImage('main-amd64', hoursAgo(5)),
-          cacheImage('main-arm64', hoursAgo(5)),
-          cacheImage(`${FEATURE_LOGIN}-amd64`, hoursAgo(1)),
-          cacheImage('pr-12-arm64', hoursAgo(2)),
-        ],
-      },
-    },
-  };
+  return constructSetup(policyText, [
+    cacheImage('main-amd64', hoursAgo(5)),
+    cacheImage('main-arm64', hoursAgo(5)),
+    cacheImage(`${FEATURE_LOGIN}-amd64`, hoursAgo(1)),
+    cacheImage('pr-12-arm64', hoursAgo(2)),
+  ]);
 }
 
 /** A cache repository used first with the registry strategy, then with Buildah: the layout is ambiguous. */

@@ -2,7 +2,7 @@
  * Runs the doctor against the fake registry of fixtures.ts.
  */
 import { ECRClient } from '@aws-sdk/client-ecr';
-import { AwsClientStub } from 'aws-sdk-client-mock';
+import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import {
   FakeRegistry,
   NOW,
@@ -19,6 +19,18 @@ import { DoctorOptions, PROGRAM, parseDoctorArgs } from '../src/args';
 import { runDoctor } from '../src/checks';
 import { main } from '../src/cli';
 import { CheckResult, DoctorReport } from '../src/report';
+
+/** The mocked ECR client of a test file: reset before each test, restored after the file. */
+export function mockedEcr(): AwsClientStub<ECRClient> {
+  const ecr = mockClient(ECRClient);
+  beforeEach(() => {
+    ecr.reset();
+  });
+  afterAll(() => {
+    ecr.restore();
+  });
+  return ecr;
+}
 
 export const BASE_ARGS = ['--repository', 'api', '--cache-repository', 'api-cache', '--region', REGION];
 

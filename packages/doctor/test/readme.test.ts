@@ -1,19 +1,9 @@
 import { readFileSync } from 'fs';
 import * as path from 'path';
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { mockClient } from 'aws-sdk-client-mock';
-import { EXAMPLES, runCli, transcript } from './helpers';
+import { EXAMPLES, mockedEcr, runCli, transcript } from './helpers';
 import { USAGE } from '../src/args';
 
-const ecr = mockClient(ECRClient);
-
-beforeEach(() => {
-  ecr.reset();
-});
-
-afterAll(() => {
-  ecr.restore();
-});
+const ecr = mockedEcr();
 
 /** The `text` code blocks of a `## ` section of the package's README. */
 function textBlocks(heading: string): string[] {
