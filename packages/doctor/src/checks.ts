@@ -174,7 +174,7 @@ export function checkTagMutability(options: DoctorOptions, repo: Repository, str
         return result(id, title, {
           status: 'pass',
           summary: `IMMUTABLE_WITH_EXCLUSION, and the exclusion filters make the cache tags ${tags.join(', ')} mutable`,
-          details: [...details, 'every other branch\'s cache tag must match a filter too'],
+          details: [...details, strategy === 'buildah' ? 'every step tag (64 hex digits) must match a filter too' : 'every other scope\'s cache tag must match a filter too'],
         });
       }
       return result(id, title, {

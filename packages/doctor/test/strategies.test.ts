@@ -205,6 +205,19 @@ describe('per-architecture scopes', () => {
     expect(check(report, 'default-branch-cache-arm64')).toMatchObject({ status: 'fail', summary: expect.stringContaining('no cache manifest at tag main-arm64') });
   });
 
+  test('the inline strategy\'s per-architecture tags <scope>-<arch>-e<N>: a rule for main-e* does not keep main-amd64-e3', async () => {
+    const registry = changeCache(inlineRegistry(), (r) => ({
+      ...r,
+      images: [inlineImage('main-amd64-e3', hoursAgo(5)), inlineImage('main-arm64-e2', hoursAgo(5)), inlineImage('pr-12-arm64-e1', hoursAgo(2))],
+    }));
+    const report = await doctor(ecr, registry);
+    expect(report.target).toMatchObject({ strategy: 'inline', architectures: ['amd64', 'arm64'] });
+    expect(check(report, 'default-branch-cache-arm64')).toMatchObject({ status: 'pass', summary: expect.stringContaining('1 inline cache tag(s) main-arm64-e<N> (N: 2)') });
+    expect(check(report, 'cache-lifecycle')).toMatchObject({ status: 'fail', fix: expect.stringContaining('"tagPatternList": ["main-amd64-e*"]') });
+    expect(check(report, 'cache-scopes').details).toContain('pr-12-arm64: pull request #12, arm64, 1 tag(s) (e1), pushed 2 hours ago; ' +
+      'rule 3 expires it 14 day(s) after its last push: in 14 day(s)');
+  });
+
   test('without a per-architecture default-branch scope, -amd64 is part of a branch name', async () => {
     const registry = changeCache(healthyRegistry(), (r) => ({ ...r, images: [...r.images!, cacheImage('br-build-amd64', hoursAgo(1))] }));
     const report = await doctor(ecr, registry);
