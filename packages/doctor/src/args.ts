@@ -2,6 +2,8 @@
  * Command-line arguments of `cdk-cached-image-build-doctor`. Pure: no AWS, no I/O.
  */
 import { parseArgs } from 'node:util';
+import { STRATEGIES, StrategyName } from './layout';
+import { branchScope } from './scopes';
 import { ECR_REPOSITORY_NAME_PATTERN, branchToTag } from './tags';
 
 /** The program's name, as installed by the package's bin entry. */
@@ -23,8 +25,8 @@ Options:
   --region REGION           AWS region (default: AWS_REGION, or the region of your AWS profile)
   --branch BRANCH           also check the cache of this branch (a name or refs/heads/... ref)
   --default-branch BRANCH   the construct's defaultBranch (default: main)
-  --platform PLATFORM       one architecture of a build with platforms (linux/amd64 or
-                            linux/arm64): its cache tags end in -amd64 or -arm64
+  --strategy NAME           the construct's cache strategy: registry, inline or buildah
+                            (default: detected from the cache repository's contents)
   --profile NAME            AWS profile to use (default: AWS_PROFILE, or the default chain)
   --recent-images N         how many of the newest tagged images of the application
                             repository to inspect for provenance indexes (1-100, default 20)
@@ -47,12 +49,13 @@ export interface DoctorOptions {
   readonly profile?: string;
   /** The branch to check, as given. */
   readonly branch?: string;
-  /** Its cache tag (branchToTag); empty when nothing usable is left (builds use the default branch's). */
+  /** Its cache scope (`br-<branch>`, or the default branch's); empty when the ref names nothing (builds write no cache). */
   readonly branchTag?: string;
   readonly defaultBranch: string;
+  /** The default branch's cache scope (its cache tag, mapped with branchToTag). */
   readonly defaultBranchTag: string;
-  /** With --platform: `linux/amd64` or `linux/arm64` (the cache tags above carry its suffix). */
-  readonly platform?: string;
+  /** The cache strategy, when given; otherwise detected from the cache repository. */
+  readonly strategy?: StrategyName;
   readonly recentImages: number;
   readonly maxAttempts: number;
   readonly json: boolean;
@@ -109,7 +112,7 @@ export function parseDoctorArgs(argv: readonly string[]): ParsedArgs {
         'region': { type: 'string' },
         'branch': { type: 'string' },
         'default-branch': { type: 'string' },
-        'platform': { type: 'string' },
+        'strategy': { type: 'string' },
         'profile': { type: 'string' },
         'recent-images': { type: 'string' },
         'max-attempts': { type: 'string' },
@@ -157,12 +160,10 @@ export function parseDoctorArgs(argv: readonly string[]): ParsedArgs {
     return { kind: 'error', message: '--branch must not be empty' };
   }
 
-  // A multi-architecture build keeps one cache per architecture: the scope with -amd64 / -arm64 appended.
-  if (values.platform !== undefined && !['linux/amd64', 'linux/arm64'].includes(values.platform)) {
-    return { kind: 'error', message: `--platform must be linux/amd64 or linux/arm64; got '${values.platform}'` };
+  const strategy = values.strategy;
+  if (strategy !== undefined && !STRATEGIES.includes(strategy as StrategyName)) {
+    return { kind: 'error', message: `--strategy must be one of ${STRATEGIES.join(', ')}; got '${strategy}'` };
   }
-  const suffix = values.platform === undefined ? '' : `-${values.platform.slice('linux/'.length)}`;
-  const branchTag = values.branch === undefined ? undefined : branchToTag(values.branch);
 
   const recentImages = parseCount('--recent-images', values['recent-images'], 20, 100);
   if (typeof recentImages === 'string') return { kind: 'error', message: recentImages };
@@ -180,10 +181,10 @@ export function parseDoctorArgs(argv: readonly string[]): ParsedArgs {
       region,
       profile: values.profile,
       branch: values.branch,
-      branchTag: branchTag ? `${branchTag}${suffix}` : branchTag,
+      branchTag: values.branch === undefined ? undefined : branchScope(values.branch, defaultBranch),
       defaultBranch,
-      defaultBranchTag: `${defaultBranchTag}${suffix}`,
-      platform: values.platform,
+      defaultBranchTag,
+      strategy: strategy as StrategyName | undefined,
       recentImages,
       maxAttempts,
       json: values.json ?? false,
