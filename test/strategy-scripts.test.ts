@@ -58,7 +58,8 @@ describe('registry cache strategy', () => {
     const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry() }));
 
     // THEN
-    expect(script.environment.CIB_BUILDER_IMAGE).toEqual('moby/buildkit:buildx-stable-1');
+    expect(script.environment.CIB_BUILDER_IMAGE).toEqual(BuildxBuilder.DEFAULT_BUILDKIT_IMAGE);
+    expect(BuildxBuilder.DEFAULT_BUILDKIT_IMAGE).toMatch(/^moby\/buildkit:v\d+\.\d+\.\d+@sha256:[0-9a-f]{64}$/);
     const create = script.phases.pre_build.filter((c) => c.includes('docker buildx create'));
     expect(create).toHaveLength(1);
     expect(create[0]).toContain('--driver docker-container');

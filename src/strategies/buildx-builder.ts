@@ -15,7 +15,8 @@ export interface DockerContainerBuilderOptions {
    * addresses: in busy accounts, copy the image into one of your ECR repositories (or an ECR
    * pull-through cache) and name that copy here.
    *
-   * @default 'moby/buildkit:buildx-stable-1'
+   * @default BuildxBuilder.DEFAULT_BUILDKIT_IMAGE: BuildKit v0.33.1 from Docker Hub, pinned by the
+   * digest of its multi-platform image index
    */
   readonly image?: string;
 
@@ -69,8 +70,20 @@ export interface DockerContainerBuilderOptions {
  * });
  */
 export class BuildxBuilder {
-  /** The BuildKit image used when none is given. */
-  public static readonly DEFAULT_BUILDKIT_IMAGE = 'moby/buildkit:buildx-stable-1';
+  /**
+   * The BuildKit image used when none is given: a BuildKit release pinned by the digest of its
+   * multi-platform image index, so every build runs the same BuildKit (`buildx-stable-1`, buildx's
+   * own default, moves with each release).
+   *
+   * The digest is that of `moby/buildkit:v0.33.1` as pinned, identically, by several public
+   * projects (for instance kindlingai/talos-dgx-kernel's Makefile and djalmajr/herdr-soho's
+   * docs/container-image.md, which calls it the image index digest); Docker Hub could not be
+   * queried where this was written. To check it or move to another release:
+   * `docker buildx imagetools inspect moby/buildkit:vX.Y.Z` prints the index digest (`Digest:`) and
+   * its platforms (see docs/docker-hub.md).
+   */
+  public static readonly DEFAULT_BUILDKIT_IMAGE =
+    'moby/buildkit:v0.33.1@sha256:cec9f139f45e93c5c69c60f8b07cfad9f43f4ef6b6a6cd917527fea5ff2e3dea';
 
   /**
    * Create a `docker-container` builder for the build (`docker buildx create --driver docker-container`).

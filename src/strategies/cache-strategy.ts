@@ -10,7 +10,7 @@ export interface RegistryCacheOptions {
   /**
    * The buildx builder that runs the build and exports the cache.
    *
-   * @default BuildxBuilder.dockerContainer() with the `moby/buildkit:buildx-stable-1` image
+   * @default BuildxBuilder.dockerContainer() with BuildxBuilder.DEFAULT_BUILDKIT_IMAGE (BuildKit v0.33.1, pinned by digest)
    */
   readonly builder?: BuildxBuilder;
 }

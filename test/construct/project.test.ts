@@ -263,12 +263,13 @@ describe('project environment variables', () => {
     expect(plainEnv(template).CIB_CONTAINER_NAME).toEqual('web');
   });
 
-  test('name the default BuildKit image', () => {
+  test('name the default BuildKit image: a release pinned by the digest of its image index', () => {
     // WHEN
     const { template } = synth();
 
     // THEN
-    expect(plainEnv(template).CIB_BUILDER_IMAGE).toEqual('moby/buildkit:buildx-stable-1');
+    expect(plainEnv(template).CIB_BUILDER_IMAGE).toEqual(
+      'moby/buildkit:v0.33.1@sha256:cec9f139f45e93c5c69c60f8b07cfad9f43f4ef6b6a6cd917527fea5ff2e3dea');
   });
 
   test('name a custom BuildKit image', () => {
