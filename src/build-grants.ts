@@ -19,6 +19,8 @@ export interface BuildRepositories {
 export function wireGrants(scope: Construct, options: ResolvedOptions, project: codebuild.Project,
   repositories: BuildRepositories): CacheMetrics | undefined {
   options.secrets.forEach((secret) => secret._grant(project));
+  options.dockerHubLogin?._grant(project);
+  options.strategy._grant(scope, project);
   repositories.repository.grant(project, ...ECR_PULL_PUSH_ACTIONS);
   repositories.cacheRepository?.grant(project, ...ECR_PULL_PUSH_ACTIONS);
   const extraCacheActions = options.strategy._extraCacheActions();

@@ -54,6 +54,7 @@ export function projectEnvironment(options: ResolvedOptions, script: BuildScript
   options.secrets.forEach((secret, i) => {
     environmentVariables[`CIB_SECRET_${i + 1}`] = { type: secret._type, value: secret._value };
   });
+  Object.assign(environmentVariables, options.dockerHubLogin?._environment());
   return environmentVariables;
 }
 

@@ -8,6 +8,7 @@ import {
   aws_logs as logs,
 } from 'aws-cdk-lib';
 import { BuildSecret } from './build-secret';
+import { DockerHubLogin } from './docker-hub-login';
 import { ImageTag } from './image-tag';
 import { CacheMetricsProps } from './metrics/metrics-props';
 import { PullRequestPolicy } from './pull-request-policy';
@@ -101,6 +102,16 @@ export interface CachedImageBuildProps extends CacheMetricsProps {
    * @default - none
    */
   readonly buildSecrets?: { [id: string]: BuildSecret };
+
+  /**
+   * Log in to Docker Hub before the builder starts (`DockerHubLogin.fromSecretsManager(secret)`):
+   * the pulls of the BuildKit image and of the Dockerfile's Docker Hub images are then counted
+   * against your Docker Hub account instead of the anonymous limit of the build host's IP address.
+   * Every build logs in, pull requests too; the credential is never visible to `RUN` steps.
+   *
+   * @default - no login: anonymous Docker Hub pulls
+   */
+  readonly dockerHubLogin?: DockerHubLogin;
 
   /**
    * Network mode for `RUN` steps (`--network`).

@@ -339,6 +339,7 @@ function buildScriptOptions(options: ResolvedOptions, repository: ecr.IRepositor
     provenance: options.provenance,
     metricsNamespace: options.metricsNamespace,
     secretIds: options.secretIds,
+    dockerHubLogin: options.dockerHubLogin !== undefined,
     containerName: options.containerName,
   };
 }

@@ -6,3 +6,5 @@ export * from './strategies/buildx-builder';
 export * from './image-tag';
 export * from './build-secret';
 export * from './pull-request-policy';
+export * from './docker-hub-login';
+export * from './docker-hub-pull-through-cache';

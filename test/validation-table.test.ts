@@ -16,14 +16,17 @@ import {
   aws_codepipeline as codepipeline,
   aws_ecr as ecr,
   aws_ecr_assets as ecr_assets,
+  aws_secretsmanager as secretsmanager,
   aws_ssm as ssm,
 } from 'aws-cdk-lib';
-import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, ImageTag } from '../src';
+import {
+  BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, DockerHubLogin, DockerHubPullThroughCache, ImageTag,
+} from '../src';
 
 /** The sources whose every `throw` is a validation rule of the table. */
 const VALIDATING_SOURCES = [
   'options/validation.ts', 'cached-image-build.ts', 'image-tag.ts', 'strategies/buildx-builder.ts', 'build-secret.ts',
-  'metrics/metrics-props.ts', 'metrics/cache-metrics.ts',
+  'metrics/metrics-props.ts', 'metrics/cache-metrics.ts', 'docker-hub-pull-through-cache.ts', 'docker-hub-login.ts',
 ];
 
 interface Row {
@@ -75,6 +78,15 @@ function build(props: (stack: Stack) => CachedImageBuildProps): () => CachedImag
   return () => {
     const stack = newStack();
     return new CachedImageBuild(stack, 'Api', props(stack));
+  };
+}
+
+/** A Docker Hub pull-through cache with the given credential (by default a valid one) and props. */
+function hubCache(props: { repositoryPrefix?: string } = {}, credential?: (s: Stack) => secretsmanager.ISecret): () => DockerHubPullThroughCache {
+  return () => {
+    const stack = newStack();
+    const secret = credential ? credential(stack) : secretsmanager.Secret.fromSecretNameV2(stack, 'Hub', 'ecr-pullthroughcache/hub');
+    return new DockerHubPullThroughCache(stack, 'HubCache', { credential: secret, ...props });
   };
 }
 
@@ -145,6 +157,24 @@ const CASES: Record<string, Array<() => unknown>> = {
   'buildkitd configuration': [
     () => BuildxBuilder.dockerContainer({ buildkitdConfig: ' \n' }),
     () => BuildxBuilder.dockerContainer({ buildkitdConfig: 'debug = true\0' }),
+  ],
+  'pull-through cache prefix': [hubCache({ repositoryPrefix: 'x' }), hubCache({ repositoryPrefix: 'Hub' }), hubCache({ repositoryPrefix: 'a/' })],
+  'pull-through credential with a name': [hubCache({}, (s) => new secretsmanager.Secret(s, 'Hub'))],
+  'pull-through credential name prefix': [
+    hubCache({}, (s) => new secretsmanager.Secret(s, 'Hub', { secretName: 'docker-hub' })),
+    hubCache({}, (s) => secretsmanager.Secret.fromSecretNameV2(s, 'Hub', 'ecrpullthroughcache/hub')),
+  ],
+  'pull-through credential in the rule\'s account and region': [
+    hubCache({}, (s) => secretsmanager.Secret.fromSecretCompleteArn(s, 'Hub', 'arn:aws:secretsmanager:us-east-1:210987654321:secret:ecr-pullthroughcache/hub-AbCdEf')),
+    hubCache({}, (s) => secretsmanager.Secret.fromSecretCompleteArn(s, 'Hub', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/hub-AbCdEf')),
+  ],
+  'Docker Hub image, not another registry\'s': [() => hubCache()().imageUri('ghcr.io/o/i:1'), () => hubCache()().builder({ dockerHubImage: 'localhost/buildkit:1' })],
+  'Docker Hub image reference': [() => hubCache()().imageUri('Node:22'), () => hubCache()().imageUri('node:22@sha256:abc')],
+  'cached BuildKit image with a tag': [() => hubCache()().builder({ dockerHubImage: 'moby/buildkit' })],
+  'one docker.io section': [() => hubCache()().builder({ buildkitdConfig: 'debug = true\n[registry."docker.io"]\n  http = false' })],
+  'Docker Hub login secret fields': [
+    () => DockerHubLogin.fromSecretsManager(secretsmanager.Secret.fromSecretNameV2(newStack(), 'S', 'hub'), { usernameField: 'a:b' }),
+    () => DockerHubLogin.fromSecretsManager(secretsmanager.Secret.fromSecretNameV2(newStack(), 'S', 'hub'), { passwordField: 'a'.repeat(257) }),
   ],
   'pipeline actions need a pipeline project': [
     () => build(() => ({ source: codebuild.Source.gitHub({ owner: 'o', repo: 'r' }) }))()

@@ -22,6 +22,7 @@ import {
 } from './validation';
 import { BuildSecret } from '../build-secret';
 import { CachedImageBuildProps } from '../cached-image-build-props';
+import { DockerHubLogin } from '../docker-hub-login';
 import { branchToTag } from '../ecr-naming';
 import { ImageTag } from '../image-tag';
 import { PullRequestPolicy } from '../pull-request-policy';
@@ -62,6 +63,8 @@ export interface ResolvedOptions {
   readonly secretIds: string[];
   /** The build secrets, in the order of `secretIds`. */
   readonly secrets: BuildSecret[];
+  /** The Docker Hub login, if any. */
+  readonly dockerHubLogin?: DockerHubLogin;
   /** Network mode of `RUN` steps (`--network`). */
   readonly networkMode?: string;
   /** `linux/amd64` or `linux/arm64` (or a token). */
@@ -113,8 +116,7 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
   validateTarget(props.target);
   const buildArgs = props.buildArgs ?? {};
   validateBuildArgs(buildArgs);
-  const secretIds = Object.keys(props.buildSecrets ?? {});
-  secretIds.forEach(validateSecretId);
+  const secretIds = validatedSecretIds(props);
 
   const platform = props.platform?.platform ?? 'linux/amd64';
   validatePlatform(platform);
@@ -163,6 +165,7 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
     buildArgs,
     secretIds,
     secrets: secretIds.map((id) => props.buildSecrets![id]),
+    dockerHubLogin: props.dockerHubLogin,
     networkMode: props.networkMode?.mode,
     platform,
     buildImage,
@@ -182,6 +185,13 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
     encryptionKey: props.encryptionKey,
     logRetention: props.logRetention ?? DEFAULT_LOG_RETENTION,
   };
+}
+
+/** The ids of the build secrets, each checked. */
+function validatedSecretIds(props: CachedImageBuildProps): string[] {
+  const ids = Object.keys(props.buildSecrets ?? {});
+  ids.forEach(validateSecretId);
+  return ids;
 }
 
 /** The metrics namespace in use, or undefined when metrics are off. */

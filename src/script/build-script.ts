@@ -1,5 +1,6 @@
 import { BUILD_CONTEXT_VARIABLES, RESOLVE_BUILD_CONTEXT } from './build-context';
 import { CACHE_REPORT_VARIABLES, PUBLISH_METRICS, START_TIMER, countCommands } from './cache-report';
+import { dockerHubLoginCommand } from './docker-hub-login';
 import { argumentArrays, command } from './fragments';
 import { renderTagSelection } from './push-tags';
 import { ImageTag } from '../image-tag';
@@ -56,6 +57,11 @@ export interface BuildScriptOptions {
    * construct adds (resolved by CodeBuild from Secrets Manager or Parameter Store).
    */
   readonly secretIds?: string[];
+  /**
+   * Log in to Docker Hub before the builder starts, with CIB_DOCKER_HUB_USERNAME and
+   * CIB_DOCKER_HUB_PASSWORD, variables the construct adds (resolved by CodeBuild from Secrets Manager).
+   */
+  readonly dockerHubLogin?: boolean;
 }
 
 export interface BuildScript {
@@ -121,7 +127,7 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
     argumentArrays: argumentArrays(secrets.args),
   });
   Object.assign(environment, strategy.environment);
-  preBuild.push(...strategy.preBuild);
+  preBuild.push(...withDockerHubLogin(options, strategy.preBuild));
   if (options.metricsNamespace !== undefined) {
     environment.CIB_METRICS_NAMESPACE = options.metricsNamespace;
   }
@@ -137,6 +143,20 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
     exportedVariables: [...EXPORTED_VARIABLES],
     artifactFiles: [...ARTIFACT_FILES],
   };
+}
+
+/**
+ * The strategy's pre_build commands with the Docker Hub login, when asked: before them for Docker (the
+ * builder starts there and gets the credentials from Docker's config), after them for Buildah (its
+ * auth file is written there, and `buildah login` adds to it).
+ */
+function withDockerHubLogin(options: BuildScriptOptions, strategyPreBuild: string[]): string[] {
+  if (!options.dockerHubLogin) {
+    return strategyPreBuild;
+  }
+  const tool = options.strategy._loginTool();
+  const login = dockerHubLoginCommand(tool);
+  return tool === 'buildah' ? [...strategyPreBuild, login] : [login, ...strategyPreBuild];
 }
 
 /** The cache repository's variables and registry host, for a strategy that uses one. */

@@ -76,6 +76,11 @@ export class BuildahCache extends CacheStrategy {
     };
   }
 
+  /** Buildah reads registry credentials from REGISTRY_AUTH_FILE only (it ignores Docker's config once that is set). */
+  public _loginTool(): string {
+    return 'buildah';
+  }
+
   /** Cache tags are step hashes shared by all branches: expire them all by age. */
   public _cacheLifecycleRules(_defaultCacheTag: string, retention: Duration): ecr.LifecycleRule[] {
     return expireUntaggedAndAged(retention, 'cache tags');

@@ -1,4 +1,6 @@
-import { Token } from 'aws-cdk-lib';
+import { Token, aws_codebuild as codebuild } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { BuilderImageSource } from './builder-image-source';
 
 /** Characters of an image reference: registry host (with port, or [IPv6]), path, tag, digest. */
 const IMAGE_REFERENCE_CHARACTERS = /^[A-Za-z0-9._/:@+\[\]-]+$/;
@@ -12,8 +14,8 @@ export interface DockerContainerBuilderOptions {
    * The BuildKit image the builder runs.
    *
    * Anonymous pulls from Docker Hub are rate-limited per IP address, and CodeBuild hosts share
-   * addresses: in busy accounts, copy the image into one of your ECR repositories (or an ECR
-   * pull-through cache) and name that copy here.
+   * addresses: in busy accounts, copy the image into one of your ECR repositories and name that copy
+   * here, or pull it through an ECR pull-through cache (`DockerHubPullThroughCache.builder()`).
    *
    * @default BuildxBuilder.DEFAULT_BUILDKIT_IMAGE: BuildKit v0.33.1 from Docker Hub, pinned by the
    * digest of its multi-platform image index
@@ -90,6 +92,34 @@ export class BuildxBuilder {
    * Works on CodeBuild's standard images (Docker 23+ with buildx).
    */
   public static dockerContainer(options: DockerContainerBuilderOptions = {}): BuildxBuilder {
+    BuildxBuilder.validate(options);
+    return new BuildxBuilder('docker-container', options.image ?? BuildxBuilder.DEFAULT_BUILDKIT_IMAGE,
+      options.fallbackToEngineBuilder ?? false, options.network, options.buildkitdConfig, undefined);
+  }
+
+  /**
+   * A `docker-container` builder whose image comes from `source` (an ECR pull-through cache).
+   * @internal
+   */
+  public static _fromImageSource(options: DockerContainerBuilderOptions, source: BuilderImageSource): BuildxBuilder {
+    BuildxBuilder.validate(options);
+    return new BuildxBuilder('docker-container', options.image!, options.fallbackToEngineBuilder ?? false,
+      options.network, options.buildkitdConfig, source);
+  }
+
+  /**
+   * Use the engine's current builder (the `docker` driver) instead of creating one.
+   *
+   * Registry cache export then needs an engine with the containerd image store
+   * (`"features": {"containerd-snapshotter": true}`), which CodeBuild's engine does not have
+   * today; custom build images and this project's end-to-end harness do.
+   */
+  public static currentDriver(): BuildxBuilder {
+    return new BuildxBuilder('current', undefined, false, undefined, undefined, undefined);
+  }
+
+  /** The synth-time rules of `dockerContainer()`'s options. */
+  private static validate(options: DockerContainerBuilderOptions): void {
     const image = options.image ?? BuildxBuilder.DEFAULT_BUILDKIT_IMAGE;
     // The image reaches buildx inside `--driver-opt "image=..."`, a comma-separated list: a comma
     // or a quote would add options of its own. No image reference has either.
@@ -114,18 +144,6 @@ export class BuildxBuilder {
           `(leave it out for BuildKit's defaults); got ${JSON.stringify(config)}`,
       );
     }
-    return new BuildxBuilder('docker-container', image, options.fallbackToEngineBuilder ?? false, options.network, options.buildkitdConfig);
-  }
-
-  /**
-   * Use the engine's current builder (the `docker` driver) instead of creating one.
-   *
-   * Registry cache export then needs an engine with the containerd image store
-   * (`"features": {"containerd-snapshotter": true}`), which CodeBuild's engine does not have
-   * today; custom build images and this project's end-to-end harness do.
-   */
-  public static currentDriver(): BuildxBuilder {
-    return new BuildxBuilder('current', undefined, false, undefined, undefined);
   }
 
   /** `docker-container` or `current`. */
@@ -143,12 +161,27 @@ export class BuildxBuilder {
   /** buildkitd configuration (TOML) of a `docker-container` builder. */
   public readonly buildkitdConfig?: string;
 
+  /**
+   * Where the image comes from when the build does more than pull it (an ECR pull-through cache).
+   * @internal
+   */
+  public readonly _imageSource?: BuilderImageSource;
+
   private constructor(driver: string, image: string | undefined, fallbackToEngineBuilder: boolean,
-    network: string | undefined, buildkitdConfig: string | undefined) {
+    network: string | undefined, buildkitdConfig: string | undefined, imageSource: BuilderImageSource | undefined) {
     this.driver = driver;
     this.image = image;
     this.fallbackToEngineBuilder = fallbackToEngineBuilder;
     this.network = network;
     this.buildkitdConfig = buildkitdConfig;
+    this._imageSource = imageSource;
+  }
+
+  /**
+   * Grants the project what getting the builder's image needs (nothing for a plain reference).
+   * @internal
+   */
+  public _grant(scope: Construct, project: codebuild.IProject): void {
+    this._imageSource?.grant(scope, project);
   }
 }

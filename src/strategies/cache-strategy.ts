@@ -1,6 +1,7 @@
 // The strategy subclasses are imported at the end of this file (see there); keep import/order from moving them.
 /* eslint-disable import/order */
-import { Duration, aws_ecr as ecr } from 'aws-cdk-lib';
+import { Duration, aws_codebuild as codebuild, aws_ecr as ecr } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
 import { BuildxBuilder } from './buildx-builder';
 import { expireUntaggedAndAged, keepDefaultBranchCache } from './lifecycle-rules';
 import { StrategyContext, StrategyScript } from './strategy-script';
@@ -113,6 +114,23 @@ export abstract class CacheStrategy {
    */
   public _extraCacheActions(): string[] {
     return [];
+  }
+
+  /**
+   * Grants the project what the strategy needs beyond its repositories (the builder image's source).
+   * @internal
+   */
+  public _grant(_scope: Construct, _project: codebuild.IProject): void {
+    // Nothing by default.
+  }
+
+  /**
+   * The tool whose registry login the build's pulls use: `docker` (its config file, which buildx
+   * hands to BuildKit), or `buildah` (the auth file REGISTRY_AUTH_FILE, written in pre_build).
+   * @internal
+   */
+  public _loginTool(): string {
+    return 'docker';
   }
 
   /**

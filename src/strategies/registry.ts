@@ -1,3 +1,5 @@
+import { aws_codebuild as codebuild } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
 import { BuildxBuilder } from './buildx-builder';
 import { CacheStrategy } from './cache-strategy';
 import { StrategyContext, StrategyScript } from './strategy-script';
@@ -43,13 +45,31 @@ const CACHE_ARRAY = command(
  */
 function createBuilder(builder: BuildxBuilder): string {
   return command(
-    'CIB_CREATE_OUTPUT="$(docker buildx create --name "$CIB_BUILDER" --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE"',
+    `CIB_CREATE_OUTPUT="$(${builder._imageSource ? `${PULL_BY_TAG} && ` : ''}docker buildx create --name "$CIB_BUILDER" --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE"`,
     ...(builder.network !== undefined ? ['--driver-opt "network=$CIB_BUILDER_NETWORK"'] : []),
     // `--config`, not its newer name `--buildkitd-config`: older buildx releases know only this one.
     ...(builder.buildkitdConfig !== undefined ? ['--config "$CIB_BUILDKITD_CONFIG_FILE"'] : []),
     '--bootstrap 2>&1)"',
   );
 }
+
+/**
+ * For an image of an ECR pull-through cache: pull it by tag first (the reference without its
+ * digest). ECR imports an image from upstream only on a pull by tag: a first pull by digest finds
+ * nothing (aws/containers-roadmap#2837). The pull by digest that follows then finds the index the
+ * tag pull imported, or fails if the tag has moved away from the pinned digest.
+ */
+const PULL_BY_TAG = 'docker pull --quiet "${CIB_BUILDER_IMAGE%@*}" 2>&1';
+
+/**
+ * Logs in to the registry of the builder image (an ECR pull-through cache) when it is not the image
+ * registry, whose login covers it; a failure shows up when the builder starts.
+ */
+const LOGIN_BUILDER_REGISTRY = command(
+  'if [ "$CIB_BUILDER_REGISTRY" != "$CIB_IMAGE_REGISTRY" ]; then set -o pipefail;',
+  'aws ecr get-login-password --region "$CIB_BUILDER_REGION" | docker login --username AWS --password-stdin "$CIB_BUILDER_REGISTRY"',
+  '|| echo "warning: could not log in to $CIB_BUILDER_REGISTRY, the registry of the BuildKit image" >&2; fi',
+);
 
 /** Writes the buildkitd configuration (from the project variable) to a private file. */
 const WRITE_BUILDKITD_CONFIG = 'CIB_BUILDKITD_CONFIG_FILE="$(mktemp)" && printf \'%s\\n\' "$CIB_BUILDKITD_CONFIG" > "$CIB_BUILDKITD_CONFIG_FILE"';
@@ -76,10 +96,20 @@ const FAIL_WITHOUT_BUILDER = command(
   'BuildxBuilder.dockerContainer({ image }), or allow fallbackToEngineBuilder" >&2; false',
 );
 
+/** When the builder image of an ECR pull-through cache cannot be pulled or started, without fallback. */
+const FAIL_WITHOUT_CACHED_BUILDER = command(
+  SHOW_CREATE_OUTPUT,
+  'echo "error: could not start a BuildKit builder from the image $CIB_BUILDER_IMAGE of the ECR pull-through cache',
+  '(pulling it by tag, or docker buildx create, failed, above). Check the Docker Hub credential of the cache rule',
+  '(its secret\'s username and accessToken) and that the tag still points at the pinned digest" >&2; false',
+);
+
 /** The commands that start a docker-container builder and set CIB_BUILDER. */
 function startBuilder(builder: BuildxBuilder): string[] {
-  const otherwise = builder.fallbackToEngineBuilder ? FALL_BACK_TO_ENGINE_BUILDER : FAIL_WITHOUT_BUILDER;
+  const fail = builder._imageSource ? FAIL_WITHOUT_CACHED_BUILDER : FAIL_WITHOUT_BUILDER;
+  const otherwise = builder.fallbackToEngineBuilder ? FALL_BACK_TO_ENGINE_BUILDER : fail;
   return [
+    ...(builder._imageSource ? [LOGIN_BUILDER_REGISTRY] : []),
     ...(builder.buildkitdConfig !== undefined ? [WRITE_BUILDKITD_CONFIG] : []),
     BUILDER_NAME,
     `if ${createBuilder(builder)}; then printf '%s\\n' "$CIB_CREATE_OUTPUT"; echo "BuildKit builder $CIB_BUILDER started"; else ${otherwise}; fi`,
@@ -90,6 +120,7 @@ function startBuilder(builder: BuildxBuilder): string[] {
 function builderEnvironment(builder: BuildxBuilder): Record<string, string> {
   return {
     CIB_BUILDER_IMAGE: builder.image!,
+    ...(builder._imageSource ? { CIB_BUILDER_REGISTRY: builder._imageSource.registry, CIB_BUILDER_REGION: builder._imageSource.region } : {}),
     ...(builder.network !== undefined ? { CIB_BUILDER_NETWORK: builder.network } : {}),
     ...(builder.buildkitdConfig !== undefined ? { CIB_BUILDKITD_CONFIG: builder.buildkitdConfig } : {}),
   };
@@ -102,6 +133,10 @@ export class RegistryCache extends CacheStrategy {
 
   constructor(private readonly builder: BuildxBuilder) {
     super();
+  }
+
+  public _grant(scope: Construct, project: codebuild.IProject): void {
+    this.builder._grant(scope, project);
   }
 
   public _render(context: StrategyContext): StrategyScript {
