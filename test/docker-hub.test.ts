@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Stack, aws_kms as kms, aws_secretsmanager as secretsmanager } from 'aws-cdk-lib';
+import { Stack, aws_ecr_assets as ecr_assets, aws_kms as kms, aws_secretsmanager as secretsmanager } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { BuildxBuilder, CacheStrategy, CachedImageBuild, DockerHubLogin, DockerHubPullThroughCache } from '../src';
@@ -241,6 +241,34 @@ describe('DockerHubPullThroughCache', () => {
     expect(describeViolations(withUserGrant.violations).filter(ofBuild)).toEqual([
       'error: TestStack/Api/Project/Role/DefaultPolicy/Resource: AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:us-east-1:123456789012:repository/docker-hub/*]',
     ]);
+  });
+});
+
+describe('with several platforms (one project each)', () => {
+  test('every project gets the login variables, the secret read and the cache policy of its own', () => {
+    // GIVEN
+    const stack = newStack();
+    const cache = new DockerHubPullThroughCache(stack, 'HubCache', { credential: credential(stack) });
+    const login = new secretsmanager.Secret(stack, 'Login', { secretName: 'docker-hub-login' });
+
+    // WHEN
+    new CachedImageBuild(stack, 'Api', {
+      platforms: [ecr_assets.Platform.LINUX_AMD64, ecr_assets.Platform.LINUX_ARM64],
+      cache: CacheStrategy.registry({ builder: cache.builder() }),
+      dockerHubLogin: DockerHubLogin.fromSecretsManager(login),
+    });
+    const template = Template.fromStack(stack);
+
+    // THEN
+    const projects = Object.values(template.findResources('AWS::CodeBuild::Project')) as any[];
+    expect(projects.length).toBeGreaterThanOrEqual(2);
+    for (const project of projects) {
+      const names = project.Properties.Environment.EnvironmentVariables.map((v: any) => v.Name);
+      expect(names).toEqual(expect.arrayContaining(['CIB_DOCKER_HUB_USERNAME', 'CIB_DOCKER_HUB_PASSWORD', 'CIB_BUILDER_REGISTRY']));
+    }
+    const cachePolicies = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((p: any) => p.Properties.PolicyDocument.Statement.some((st: any) => [st.Action].flat().includes('ecr:BatchImportUpstreamImage')));
+    expect(cachePolicies).toHaveLength(projects.length);
   });
 });
 
