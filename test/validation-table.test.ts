@@ -91,6 +91,9 @@ function hubCache(props: { repositoryPrefix?: string } = {}, credential?: (s: St
 }
 
 /** For each rule of the table (by its name), code that breaks it. */
+/** The two platforms of a multi-architecture build. */
+const BOTH = [ecr_assets.Platform.LINUX_AMD64, ecr_assets.Platform.LINUX_ARM64];
+
 const CASES: Record<string, Array<() => unknown>> = {
   'one repository': [build((s) => ({ repository: ecr.Repository.fromRepositoryName(s, 'Repo', 'api'), repositoryName: 'api' }))],
   'ECR repository name length': [build(() => ({ repositoryName: 'a' })), build(() => ({ repositoryName: 'a'.repeat(257) }))],
@@ -182,6 +185,27 @@ const CASES: Record<string, Array<() => unknown>> = {
   ],
   'CodePipeline variables namespace': [
     () => build(() => ({}))().toCodeBuildAction({ input: new codepipeline.Artifact(), variablesNamespace: 'bad namespace' }),
+  ],
+  'pipeline actions need pipeline projects': [
+    () => build(() => ({ platforms: BOTH, source: codebuild.Source.gitHub({ owner: 'o', repo: 'r' }) }))()
+      .toCodeBuildActions({ input: new codepipeline.Artifact() }),
+  ],
+  'one action per platform': [() => build(() => ({ platforms: BOTH }))().toCodeBuildAction({ input: new codepipeline.Artifact() })],
+  'one metric per pipeline project': [
+    () => build(() => ({ platforms: BOTH }))().metric('CacheHitRatio'),
+    () => build(() => ({ platforms: BOTH }))().addCacheMissAlarm(),
+  ],
+  'platform methods need platforms': [() => build(() => ({}))().metricForPlatform(ecr_assets.Platform.LINUX_AMD64, 'CacheHitRatio')],
+  'platform image URIs need platforms': [() => build(() => ({}))().imageUriForPlatform(ecr_assets.Platform.LINUX_AMD64)],
+  'platform metrics need metrics': [
+    () => build(() => ({ platforms: BOTH, metrics: false }))().metricForPlatform(ecr_assets.Platform.LINUX_AMD64, 'CacheHitRatio'),
+  ],
+  'one of the build\'s platforms': [
+    () => build(() => ({ platforms: BOTH }))().metricForPlatform(ecr_assets.Platform.custom('linux/386'), 'CacheHitRatio'),
+    () => build(() => ({ platforms: BOTH }))().imageUriForPlatform(ecr_assets.Platform.custom('linux/386')),
+  ],
+  'platform image URI needs a fixed tag': [
+    () => build(() => ({ platforms: BOTH, imageTags: [ImageTag.commit()] }))().imageUriForPlatform(ecr_assets.Platform.LINUX_ARM64),
   ],
 };
 
