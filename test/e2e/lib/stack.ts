@@ -34,6 +34,8 @@ export interface BuildDefinition {
   readonly builderNetwork?: string;
   /** `BuildxBuilder.dockerContainer({ buildkitdConfig })`. */
   readonly buildkitdConfig?: string;
+  /** `CacheStrategy.buildah({ allowOlderBuildah })`: Debian 12's Buildah 1.28 builds with a warning. */
+  readonly allowOlderBuildah?: boolean;
 }
 
 /**
@@ -61,7 +63,7 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
     const cache = {
       registry: () => CacheStrategy.registry({ builder }),
       inline: () => CacheStrategy.inline(),
-      buildah: () => CacheStrategy.buildah(),
+      buildah: () => CacheStrategy.buildah({ allowOlderBuildah: def.allowOlderBuildah }),
       none: () => CacheStrategy.none(),
     }[def.strategy]();
     new CachedImageBuild(stack, id, {
@@ -69,7 +71,8 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
       cache,
       dockerfile: def.dockerfile,
       networkMode: ecr_assets.NetworkMode.NONE,
-      buildArgs: { BASE_IMAGE: baseImage },
+      // APP_FLAVOR: a build arg the sample apps use inside a stage (the build stage of the multi-stage one)
+      buildArgs: { BASE_IMAGE: baseImage, APP_FLAVOR: 'e2e' },
       buildSecrets: def.secret
         ? { api_token: BuildSecret.fromSecretsManager(secretsmanager.Secret.fromSecretNameV2(stack, `${id}Token`, 'e2e/api-token')) }
         : undefined,
