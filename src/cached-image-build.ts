@@ -22,6 +22,19 @@ import { UNFILTERED_PULL_REQUESTS_WARNING, warnOnUnfilteredPullRequests } from '
 /**
  * Builds a Docker image in CodeBuild and pushes it to ECR with a layer cache that hits on every
  * rebuild: an application repository, a separate cache repository, and the CodeBuild project.
+ *
+ * @example
+ * // Pushes to main build the image; the commit tag is immutable, `latest` follows main.
+ * const build = new CachedImageBuild(this, 'Api', {
+ *   repositoryName: 'api',
+ *   source: codebuild.Source.gitHub({
+ *     owner: 'my-org',
+ *     repo: 'api',
+ *     webhookFilters: [codebuild.FilterGroup.inEventOf(codebuild.EventAction.PUSH).andBranchIs('main')],
+ *   }),
+ *   imageTags: [ImageTag.commit(), ImageTag.of('latest')],
+ * });
+ * new CfnOutput(this, 'ImageUri', { value: build.imageUri });
  */
 export class CachedImageBuild extends Construct {
   /**
@@ -60,6 +73,12 @@ export class CachedImageBuild extends Construct {
 
   private readonly cacheMetrics?: CacheMetrics;
 
+  /**
+   * @param scope the construct that contains the build (usually a `Stack`)
+   * @param id the construct id; also the default prefix of the resources' names
+   * @param props what to build and how; every prop is validated at synth time, and a prop that
+   *   breaks a rule throws an error that names it
+   */
   constructor(scope: Construct, id: string, props: CachedImageBuildProps = {}) {
     super(scope, id);
 
