@@ -53,6 +53,7 @@ const STAND_INS = {
     'case "$1" in',
     '  build) printf "STEP 1/2: FROM base\\nSTEP 2/2: RUN make\\n" ;;',
     '  push) if [ "$2" = --digestfile ]; then printf "sha256:%064d" 3 > "$3"; fi ;;',
+    '  --version) echo "buildah version 1.39.3 (image-spec 1.1.0, runtime-spec 1.2.0)" ;;',
     'esac',
   ],
   aws: [

@@ -1,5 +1,8 @@
 /** The commands each cache strategy renders, read and executed in bash. */
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { BuildxBuilder, CacheStrategy } from '../src';
 import { allCommands, buildCommand, markedOptions, runCommands } from './helpers/build-script';
 import { renderBuildScript } from '../src/script/build-script';
@@ -288,6 +291,30 @@ describe('buildah cache strategy', () => {
       expect(script.phases.install[0]).toContain(tool);
     }
     expect(script.phases.install[1]).toEqual('buildah --version');
+  });
+
+  test.each([
+    ['Amazon Linux 2023 (no buildah in its repository): SPAL is enabled and buildah comes from it', 'spal', 0,
+      ['install -y -q buildah', 'install -y -q spal-release', 'install -y -q buildah']],
+    ['no buildah anywhere: the install fails, saying so', 'none', 99, ['install -y -q buildah', 'install -y -q spal-release']],
+    ['buildah in the repository: one install', 'repo', 0, ['install -y -q buildah']],
+  ])('with dnf, %s, in bash', (_name, has, status, calls) => {
+    // GIVEN: a PATH with only a dnf that has buildah in its repository, only after spal-release, or nowhere
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cib-dnf-'));
+    fs.writeFileSync(path.join(dir, 'dnf'), [
+      '#!/bin/bash', 'PATH=/usr/bin:/bin', `echo "$*" >> ${dir}/calls`,
+      `case "$*:${has}:$(test -e ${dir}/spal && echo spal)" in`,
+      '  *spal-release:spal:*) touch ' + dir + '/spal ;;', '  *buildah:repo:*|*buildah:spal:spal) ;;', '  *) exit 1 ;;', 'esac', '',
+    ].join('\n'), { mode: 0o755 });
+
+    // WHEN
+    const r = runCommands([`PATH="${dir}"`, script.phases.install[0]], {});
+
+    // THEN
+    expect(r.status).toEqual(status);
+    expect(fs.readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n')).toEqual(calls);
+    if (status !== 0) expect(r.stderr).toMatch(/^error: dnf found no buildah package \(Amazon Linux 2023 has none in its own repository, and none came from SPAL\)\. Use a build image with Buildah 1\.29 or later, or CacheStrategy\.registry\(\)\.$/m);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('has no install phase with install: false', () => {

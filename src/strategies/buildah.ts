@@ -1,14 +1,22 @@
 import { Duration, aws_ecr as ecr } from 'aws-cdk-lib';
+import { CHECK_BUILDAH_VERSION } from './buildah-version';
 import { CacheStrategy } from './cache-strategy';
 import { expireUntaggedAndAged } from './lifecycle-rules';
 import { StrategyContext, StrategyScript } from './strategy-script';
 import { REQUIRE_DIGEST, command, pushEachTag } from '../script/fragments';
 
-/** Installs Buildah with the package manager at hand, unless it is there already. */
+/**
+ * Installs Buildah with the package manager at hand, unless it is there already. What that gives is
+ * checked before the build (CHECK_BUILDAH_VERSION): Ubuntu 22.04's apt (CodeBuild standard:6.0/7.0)
+ * gives 1.23, too old, Ubuntu 24.04's 1.33. Amazon Linux 2023's own repository has no buildah
+ * (amazonlinux/amazon-linux-2023#437): dnf then tries SPAL, Amazon's supplementary repository
+ * (package spal-release, AL2023 2023.9.20251117 and later).
+ */
 const INSTALL_BUILDAH = command(
   'if command -v buildah >/dev/null 2>&1; then echo "buildah is installed";',
   'elif command -v apt-get >/dev/null 2>&1; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q buildah;',
-  'elif command -v dnf >/dev/null 2>&1; then dnf install -y -q buildah;',
+  'elif command -v dnf >/dev/null 2>&1; then dnf install -y -q buildah || { dnf install -y -q spal-release && dnf install -y -q buildah; }',
+  '|| { echo "error: dnf found no buildah package (Amazon Linux 2023 has none in its own repository, and none came from SPAL). Use a build image with Buildah 1.29 or later, or CacheStrategy.registry()." >&2; false; };',
   'elif command -v yum >/dev/null 2>&1; then yum install -y -q buildah;',
   'else echo "error: buildah is missing and there is no apt-get, dnf or yum to install it" >&2; false; fi',
 );
@@ -57,14 +65,14 @@ export class BuildahCache extends CacheStrategy {
   public readonly name = 'buildah';
   public readonly usesCacheRepository = true;
 
-  constructor(private readonly install: boolean) {
+  constructor(private readonly install: boolean, private readonly allowOlder: boolean) {
     super();
   }
 
   public _render(context: StrategyContext): StrategyScript {
     return {
       install: this.install ? [INSTALL_BUILDAH, 'buildah --version'] : [],
-      preBuild: ['export REGISTRY_AUTH_FILE="$(mktemp)"', WRITE_AUTH_FILE, 'CIB_DIGEST_FILE="$(mktemp)"'],
+      preBuild: [CHECK_BUILDAH_VERSION, 'export REGISTRY_AUTH_FILE="$(mktemp)"', WRITE_AUTH_FILE, 'CIB_DIGEST_FILE="$(mktemp)"'],
       buildCommands: [command(context.argumentArrays, CACHE_TO_ARRAY, buildWithFallback(context.commonArgs))],
       pushCommands: [
         pushEachTag('buildah', '--digestfile "$CIB_DIGEST_FILE"'),
@@ -72,7 +80,7 @@ export class BuildahCache extends CacheStrategy {
         REQUIRE_DIGEST,
       ],
       logFormat: 'buildah',
-      environment: {},
+      environment: { CIB_BUILDAH_ALLOW_OLDER: String(this.allowOlder) },
     };
   }
 

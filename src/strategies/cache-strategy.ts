@@ -25,6 +25,19 @@ export interface BuildahCacheOptions {
    * @default true
    */
   readonly install?: boolean;
+
+  /**
+   * Build with Buildah 1.27 or 1.28, with a warning, instead of failing.
+   *
+   * The build checks `buildah --version` before it builds. Buildah before 1.27 has no remote
+   * layer cache and always fails the build. Buildah 1.27 and 1.28 have one, but miss it for every
+   * step of a stage after an `ARG` declared inside that stage, on every build
+   * (containers/buildah#4315, fixed in 1.29): by default that fails the build, with advice.
+   * Set this when your Dockerfiles declare no `ARG` inside a stage and you must use such a Buildah.
+   *
+   * @default false
+   */
+  readonly allowOlderBuildah?: boolean;
 }
 
 /**
@@ -76,10 +89,11 @@ export abstract class CacheStrategy {
   /**
    * Buildah with `--layers --cache-from/--cache-to` the cache repository: one cache tag per
    * step, named by the step's content hash, shared by all branches. Cache tags expire
-   * `cacheRetention` after their last push, whichever branch pushed them.
+   * `cacheRetention` after their last push, whichever branch pushed them. Needs Buildah 1.29 or
+   * later (checked at build time; see `allowOlderBuildah`).
    */
   public static buildah(options: BuildahCacheOptions = {}): CacheStrategy {
-    return new BuildahCache(options.install ?? true);
+    return new BuildahCache(options.install ?? true, options.allowOlderBuildah ?? false);
   }
 
   /** No layer cache: every build starts cold. Useful as a baseline, or for reproducible release builds. */

@@ -60,6 +60,7 @@ const STAND_INS: Record<string, string[]> = {
     `if [ "$1" = build ]; then ${READ_SECRETS}; fi`,
     'if [ "$1" = build ]; then printf \'STEP 1/3: FROM busybox\\nSTEP 2/3: RUN true\\n--> Using cache 0123456789ab\\nSTEP 3/3: RUN date\\n\'; fi',
     'if [ "$1" = push ]; then prev=""; for a in "$@"; do if [ "$prev" = --digestfile ]; then printf \'sha256:%s\' "$STUB_DIGEST" > "$a"; fi; prev="$a"; done; fi',
+    'if [ "$1" = --version ]; then echo "buildah version 1.39.3 (image-spec 1.1.0, runtime-spec 1.2.0)"; fi',
     'exit 0',
   ],
   aws: [

@@ -2,7 +2,7 @@
 # test/e2e/env/buildah-versions.sh - does Buildah's remote layer cache survive instructions declared
 # inside a stage (ARG, ENV, LABEL) and a build arg used in a non-final stage? Measured for Debian 12's
 # Buildah (the e2e's, /usr/bin/buildah) and Debian 13's (unpacked privately into a chroot under
-# $E2E_ROOT/pkgs/buildah-trixie; nothing installed system-wide). A measurement, not part of `npm run e2e`.
+# $E2E_ROOT/pkgs/buildah-trixie by buildah-trixie.sh; nothing installed system-wide). A measurement, not part of `npm run e2e`.
 #
 # Needs the e2e environment up (env.sh up: the registry on $E2E_REGISTRY_PORT and $REGISTRY/base:1).
 #   bash test/e2e/env/buildah-versions.sh [ROUNDS]    (default 3: one cold round, then warm ones)
@@ -16,13 +16,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REGISTRY=127.0.0.1:$E2E_REGISTRY_PORT
 ROUNDS=${1:-3}
 RUN_ID=$(date +%s)   # cache repositories of their own: round 1 is cold on every run
-TRIXIE=$E2E_ROOT/pkgs/buildah-trixie
 W=$E2E_ROOT/buildah-versions
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-# buildah and what its binary and runc link, found with ld.so --list in the chroot
-TRIXIE_PKGS=(buildah runc netavark golang-github-containers-common golang-github-containers-image libc6 libgcc-s1 libgpgme11t64
-  libassuan9 libgpg-error0 libseccomp2 libsqlite3-0 libsubid5 libaudit1 libcap-ng0 libselinux1 libpcre2-8-0 libsemanage2
-  libsepol2 libbz2-1.0 libcrypt1 libacl1 libattr1 libpam0g libbsd0 libmd0)
 log() { printf 'buildah-versions: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
@@ -31,37 +25,9 @@ mirror() {
   awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true
 }
 
-prepare_trixie() {
-  [ -x "$TRIXIE/root/usr/bin/buildah" ] && return 0
-  local apt=$TRIXIE/apt m f o
-  m=$(mirror); [ -n "$m" ] || die "no Debian mirror (set E2E_APT_MIRROR)"
-  rm -rf "$TRIXIE"; mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/debs" "$TRIXIE/root"
-  touch "$apt/status"
-  echo "deb [signed-by=$KEYRING] $m trixie main" >"$apt/sources.list"
-  o=(-q -o "Dir::Etc::sourcelist=$apt/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$apt/lists"
-    -o "Dir::Cache=$apt/cache" -o Dir::Etc::preferencesparts=- -o APT::Sandbox::User=root -o "Dir::State::status=$apt/status")
-  apt-get "${o[@]}" update >"$apt/update.log" 2>&1 || die "apt-get update failed ($apt/update.log)"
-  (cd "$apt/debs" && apt-get "${o[@]}" download "${TRIXIE_PKGS[@]}") >"$apt/download.log" 2>&1 || die "download failed ($apt/download.log)"
-  for f in "$apt"/debs/*.deb; do dpkg -x "$f" "$TRIXIE/root"; done
-  rm -rf "$apt/lists" "$apt/cache"
-  for f in lib lib64 bin sbin; do [ -e "$TRIXIE/root/$f" ] || ln -s "usr/$f" "$TRIXIE/root/$f"; done
-  mkdir -p "$TRIXIE/root"/{proc,dev,sys,tmp,var/tmp,run} "$TRIXIE/root$E2E_ROOT"
-  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$TRIXIE/root/etc/passwd"
-  printf 'root:x:0:\n' >"$TRIXIE/root/etc/group"
-  chroot "$TRIXIE/root" /usr/bin/buildah --version >/dev/null 2>&1 || die "Debian 13's buildah does not start in its chroot"
-}
-
-# Debian 13's buildah: a private mount namespace, the host's /proc /dev /sys /tmp and $E2E_ROOT bound into
-# the chroot at the same paths, the working directory kept
-buildah_trixie() {
-  local root=$TRIXIE/root
-  unshare --mount --propagation private bash -c '
-    set -e; r=$1; shift
-    mount --bind "$r" "$r"   # the chroot'"'"'s / must be a mount point (storage remounts it private)
-    for d in /proc /dev /sys; do mount --rbind "$d" "$r$d"; done
-    mount --bind /tmp "$r/tmp"; mount --bind "$E2E_ROOT" "$r$E2E_ROOT"
-    exec unshare --root="$r" --wd="$PWD" /usr/bin/buildah "$@"' _ "$root" "$@"
-}
+# Debian 13's buildah, unpacked and run by buildah-trixie.sh (the e2e's second Buildah)
+prepare_trixie() { E2E_ROOT=$E2E_ROOT E2E_APT_MIRROR=$(mirror) bash "$HERE/buildah-trixie.sh" ensure; }
+buildah_trixie() { E2E_BUILDAH_BINDS='' "$(E2E_ROOT=$E2E_ROOT bash "$HERE/buildah-trixie.sh" bin-dir)/buildah" "$@"; }
 
 # ---- the sample apps: each variant adds in-stage instructions before the cacheable steps
 dockerfile() {  # $1 variant
@@ -100,9 +66,7 @@ one_round() {  # $1 version label  $2 variant  $3 round  -> prints "executed usi
   (
     cd "$d/ctx"
     export CONTAINERS_STORAGE_CONF=$d/storage.conf CONTAINERS_REGISTRIES_CONF=$d/registries.conf BUILDAH_ISOLATION=oci
-    # 1.39 sets RUN steps' open-files and process limits above this process's hard limit, which fails here: keep it at ours
-    printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' "$(ulimit -Sn)" "$(ulimit -Hn)" "$(ulimit -Su)" "$(ulimit -Hu)" >"$d/containers.conf"
-    if [ "$v" = 1.28 ]; then /usr/bin/buildah "${args[@]}"; else CONTAINERS_CONF_OVERRIDE=$d/containers.conf buildah_trixie "${args[@]}"; fi
+    if [ "$v" = 1.28 ]; then /usr/bin/buildah "${args[@]}"; else buildah_trixie "${args[@]}"; fi
   ) >"$log" 2>&1 || rc=$?
   # unmount and drop the storage: the next round is a fresh host
   awk -v p="$store/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" || true; done
@@ -120,7 +84,7 @@ main() {
   printf '| Buildah | variant | %s |\n|---|---|%s\n' "$(seq -s ' | ' -f 'round %g' 1 "$ROUNDS")" "$(printf -- '---|%.0s' $(seq 1 "$ROUNDS"))"
   for v in ${BV_VERSIONS:-1.28 1.39}; do
     for variant in plain arg env label multistage-arg; do
-      line="| $v ($( if [ "$v" = 1.28 ]; then /usr/bin/buildah --version | awk '{print $3}'; else chroot "$TRIXIE/root" /usr/bin/buildah --version 2>/dev/null | awk '{print $3}'; fi)) | $variant |"
+      line="| $v ($( if [ "$v" = 1.28 ]; then /usr/bin/buildah --version | awk '{print $3}'; else buildah_trixie --version 2>/dev/null | awk '{print $3}'; fi)) | $variant |"
       for r in $(seq 1 "$ROUNDS"); do
         res=$(one_round "$v" "$variant" "$r")
         line="$line ${res% *} RUN executed, ${res#* } from cache |"

@@ -76,6 +76,7 @@ ETC=$E2E_ROOT/etc
 VERSIONS=$PKG/versions.txt
 APT_PKGS=(containerd runc tini docker-registry busybox-static jq curl buildah patch xz-utils)
 BUILDKIT_SH=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/buildkit-image.sh
+BUILDAH_TRIXIE_SH=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/buildah-trixie.sh
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 WAITING_FOR=()
 BASE_APPLETS=(sh echo sleep cat ls mkdir cp touch date env printf test wc rm true)
@@ -241,6 +242,7 @@ write_versions() {
     echo "debs-docker26: $(paste -sd, "$PKG/apt-docker26/debs.txt")"
     echo "debs-docker20: $(paste -sd, "$PKG/apt-docker20/debs.txt")"
     cat "$PKG/buildkit/versions.txt"
+    cat "$PKG/buildah-trixie/versions.txt"
   } >"$VERSIONS.tmp"
   mv "$VERSIONS.tmp" "$VERSIONS"
 }
@@ -285,9 +287,13 @@ deb [signed-by=$KEYRING] $sec bookworm-security main"
   stamp=$(cat "$PKG/buildkit/stamp" 2>/dev/null || true)
   E2E_ROOT=$E2E_ROOT E2E_APT_MIRROR=$mirror bash "$BUILDKIT_SH" ensure
   [ "$stamp" = "$(cat "$PKG/buildkit/stamp")" ] || changed=1
+  # Debian 13's Buildah (1.39) next to Debian 12's: unpacked again only when buildah-trixie.sh or its lock changed
+  stamp=$(cat "$PKG/buildah-trixie/stamp" 2>/dev/null || true)
+  E2E_ROOT=$E2E_ROOT E2E_APT_MIRROR=$mirror bash "$BUILDAH_TRIXIE_SH" ensure
+  [ "$stamp" = "$(cat "$PKG/buildah-trixie/stamp")" ] || changed=1
   mkdir -p "$DOCKER_CONFIG_DIR/cli-plugins"
   ln -sfn "$D26/usr/libexec/docker/cli-plugins/docker-buildx" "$DOCKER_CONFIG_DIR/cli-plugins/docker-buildx"
-  if [ "$changed" = 1 ] || [ ! -s "$VERSIONS" ] || ! grep -q '^buildkit-image:' "$VERSIONS"; then write_versions; fi
+  if [ "$changed" = 1 ] || [ ! -s "$VERSIONS" ] || ! grep -q '^buildkit-image:' "$VERSIONS" || ! grep -q '^buildah-trixie:' "$VERSIONS"; then write_versions; fi
 
   grep -q '^dockerd26: Docker version 26\.' "$VERSIONS" || log "WARNING: expected dockerd 26.x: $(grep '^dockerd26' "$VERSIONS")"
   grep -q '^buildx: .* v\?0\.13\.' "$VERSIONS" || log "WARNING: expected buildx 0.13.x: $(grep '^buildx' "$VERSIONS")"
@@ -655,6 +661,7 @@ cmd_vars() {
   if [ -s "$PKG/buildkit/image/digest" ]; then printf 'export BUILDKIT_IMAGE=%q\n' "$(E2E_ROOT=$E2E_ROOT bash "$BUILDKIT_SH" ref "$REGISTRY")"; fi
   printf 'export DOCKER_HOST_D20=%q\n' "unix://$(sock d20)"
   if [ -e "$BINFMT/$BINFMT_NAME" ] || [ -e "$BINFMT/qemu-aarch64" ]; then echo 'export E2E_ARM64_EMULATION=yes'; else echo 'export E2E_ARM64_EMULATION=no'; fi
+  printf 'export BUILDAH_TRIXIE_BIN_DIR=%q\n' "$(E2E_ROOT=$E2E_ROOT bash "$BUILDAH_TRIXIE_SH" bin-dir)"
 }
 
 usage() {

@@ -38,6 +38,8 @@ export interface BuildDefinition {
   readonly multiArch?: boolean;
   /** The BASE_IMAGE build argument, when not the harness's base image (an image index for `multiArch`). */
   readonly baseImage?: string;
+  /** `CacheStrategy.buildah({ allowOlderBuildah })`: Debian 12's Buildah 1.28 builds with a warning. */
+  readonly allowOlderBuildah?: boolean;
 }
 
 /**
@@ -65,7 +67,7 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
     const cache = {
       registry: () => CacheStrategy.registry({ builder }),
       inline: () => CacheStrategy.inline(),
-      buildah: () => CacheStrategy.buildah(),
+      buildah: () => CacheStrategy.buildah({ allowOlderBuildah: def.allowOlderBuildah }),
       none: () => CacheStrategy.none(),
     }[def.strategy]();
     new CachedImageBuild(stack, id, {
@@ -73,7 +75,8 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
       cache,
       dockerfile: def.dockerfile,
       networkMode: ecr_assets.NetworkMode.NONE,
-      buildArgs: { BASE_IMAGE: def.baseImage ?? baseImage },
+      // APP_FLAVOR: a build arg the sample apps use inside a stage (the build stage of the multi-stage one)
+      buildArgs: { BASE_IMAGE: def.baseImage ?? baseImage, APP_FLAVOR: 'e2e' },
       ...(def.multiArch ? {
         platforms: [ecr_assets.Platform.LINUX_AMD64, ecr_assets.Platform.LINUX_ARM64],
         source: codebuild.Source.gitHub({ owner: 'e2e', repo: 'sample-app', webhook: true, webhookTriggersBatchBuild: true }),
