@@ -193,7 +193,7 @@ const CASES: Record<string, Array<() => unknown>> = {
   'one action per platform': [() => build(() => ({ platforms: BOTH }))().toCodeBuildAction({ input: new codepipeline.Artifact() })],
   'one metric per pipeline project': [
     () => build(() => ({ platforms: BOTH }))().metric('CacheHitRatio'),
-    () => build(() => ({ platforms: BOTH }))().addCacheMissAlarm(),
+    () => build(() => ({ platforms: BOTH }))().addCacheMissAlarm('Misses'),
   ],
   'platform methods need platforms': [() => build(() => ({}))().metricForPlatform(ecr_assets.Platform.LINUX_AMD64, 'CacheHitRatio')],
   'platform image URIs need platforms': [() => build(() => ({}))().imageUriForPlatform(ecr_assets.Platform.LINUX_AMD64)],
