@@ -94,6 +94,10 @@ interface Config {
   /** Min-mode cache: only the final stage's steps can hit. */
   readonly minMode?: boolean;
   readonly noCache?: boolean;
+  /** Experiment (issue 16, item 2): the app file is copied with `COPY --link` (the user's Dockerfile). */
+  readonly link?: boolean;
+  /** Experiment: the cache goes to the image repository (made MUTABLE here), not to a cache repository of its own. */
+  readonly cacheInImageRepository?: boolean;
 }
 const BUILDS: Record<string, BuildDefinition> = {
   Registry: { strategy: 'registry', dockerfile: 'Dockerfile', ...DEFAULT_BUILDER },
@@ -109,6 +113,9 @@ const CONFIGS: Config[] = [
   { name: 'inline', build: 'Inline', kind: 'construct', engine: 'classic', slug: 'inline', minMode: true },
   { name: 'buildah', build: 'Buildah', kind: 'construct', engine: 'buildah', slug: 'buildah' },
   { name: 'none', build: 'None', kind: 'construct', engine: 'classic', slug: 'none', noCache: true },
+  // experiments of item 2, on the default configuration
+  { name: 'registry: docker-container, app file COPY --link', build: 'Registry', kind: 'construct', engine: 'classic', slug: 'reg-dc-link', link: true },
+  { name: 'registry: docker-container, cache in the image repository', build: 'Registry', kind: 'construct', engine: 'classic', slug: 'reg-dc-onerepo', cacheInImageRepository: true },
   { name: LIMIT, kind: 'limit', engine: 'classic', slug: 'limit' },
 ];
 
@@ -172,9 +179,9 @@ function dataFile(bytes: number, which: 'os' | 'deps', depsVersion: number): str
 }
 
 /** The source directory of an app at a size for one round: Dockerfile, the large files (hard links), the dependency and app files. */
-function writeSource(dir: string, app: BenchApp, depsVersion: number, appText: string): void {
+function writeSource(dir: string, app: BenchApp, depsVersion: number, appText: string, link: boolean): void {
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'Dockerfile'), app.dockerfile);
+  fs.writeFileSync(path.join(dir, 'Dockerfile'), link ? app.dockerfile.replace(/^COPY app\.txt \.$/m, 'COPY --link app.txt .') : app.dockerfile);
   for (const [name, file] of [['os.bin', dataFile(app.bytes, 'os', depsVersion)], ['deps.bin', dataFile(app.bytes, 'deps', depsVersion)]]) {
     fs.rmSync(path.join(dir, name), { force: true });
     fs.linkSync(file, path.join(dir, name));
@@ -195,13 +202,13 @@ async function runRound(o: {
 }): Promise<BenchRound> {
   const { config, project, app, plan } = o;
   const repository = repositoryOf(o.sizeMb, o.appKey, config);
-  const cacheRepository = project?.repositories.cache ? `${repository}-cache` : undefined;
+  const cacheRepository = !project?.repositories.cache ? undefined : config.cacheInImageRepository ? repository : `${repository}-cache`;
   const slug = `${repository}-${plan.scenario}${plan.index}`;
   const dir = path.join(WORK, 'rounds', slug);
   fs.rmSync(dir, { recursive: true, force: true });
   const src = path.join(WORK, 'src', `${o.sizeMb}mb-${o.appKey}`);
   const appText = `${config.name} app, ${plan.scenario} round ${plan.index}`;
-  writeSource(src, app, plan.depsVersion, appText);
+  writeSource(src, app, plan.depsVersion, appText, config.link === true);
   const dockerConfig = path.join(dir, 'docker-config');
   fs.mkdirSync(dockerConfig, { recursive: true });
   fs.symlinkSync(PLUGINS_DIR, path.join(dockerConfig, 'cli-plugins'));
@@ -252,7 +259,7 @@ async function runRound(o: {
   const before = await traffic();
   const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const result = await runBuildSpec({ phases, env, sourceDir: src, workDir: path.join(dir, 'runner'), logFile });
-  const moved = trafficOf(before, await traffic(), [repository, ...(cacheRepository ? [cacheRepository] : [])]);
+  const moved = trafficOf(before, await traffic(), [...new Set([repository, ...(cacheRepository ? [cacheRepository] : [])])]);
   cleanup();
   const log = fs.readFileSync(logFile, 'utf8');
   const summary = /^cache: (\d+)\/(\d+) steps cached/m.exec(log);
@@ -312,7 +319,9 @@ async function main(): Promise<number> {
   fs.rmSync(path.join(WORK, 'src'), { recursive: true, force: true });
   installAwsStandIn(path.join(OUT, 'bin'));
   fs.writeFileSync(path.join(OUT, 'registries.conf'), [REGISTRY, ECR].map((r) => `[[registry]]\nlocation = "${r}"\ninsecure = true\n`).join('\n'));
-  const configs = CONFIGS.filter((c) => c.kind === 'limit' || !opts.only || opts.only.test(c.name));
+  // the quick (CI) variant leaves the experiments out unless --only names them
+  const experiment = (c: Config) => c.link === true || c.cacheInImageRepository === true;
+  const configs = CONFIGS.filter((c) => c.kind === 'limit' || (opts.only ? opts.only.test(c.name) : !(opts.quick && experiment(c))));
   const projects = synthesize(path.join(OUT, 'cdk.out'), `${REGISTRY}/base:1`, BUILDS);
 
   // every repository of the run exists behind the proxy, configured as the template creates it
@@ -322,14 +331,23 @@ async function main(): Promise<number> {
       for (const c of configs) {
         const r = repositoryOf(sizeMb, appKey, c);
         const p = c.build ? projects[c.build] : undefined;
-        repositories[r] = p ? p.repositories.image : { imageTagMutability: 'MUTABLE' };
-        if (p?.repositories.cache) repositories[`${r}-cache`] = p.repositories.cache;
+        repositories[r] = p && !c.cacheInImageRepository ? p.repositories.image : { imageTagMutability: 'MUTABLE' };
+        if (p?.repositories.cache && !c.cacheInImageRepository) repositories[`${r}-cache`] = p.repositories.cache;
       }
     }
   }
   const ecr = await startEcrProxyProcess({ listen: ECR, upstream: REGISTRY, config: { registryId: '123456789012', repositories }, dir: OUT });
   const results: BenchRound[] = [];
   const loads: number[] = [];
+  const names = configs.filter((c) => c.kind !== 'limit').map((c) => c.name);
+  const write = (sizes: number[]) => {
+    const md = report({ opts: { ...opts, sizes }, results, configs: names, seconds: (Date.now() - t0) / 1000, loads, loadStart, loadEnd: fs.readFileSync('/proc/loadavg', 'utf8').trim() });
+    fs.mkdirSync(path.dirname(opts.report), { recursive: true });
+    fs.writeFileSync(opts.report, md);
+    fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify(results, null, 2));
+    return md;
+  };
+  const done: number[] = [];
   try {
     for (const sizeMb of opts.sizes) {
       for (const appKey of opts.apps) {
@@ -341,19 +359,18 @@ async function main(): Promise<number> {
           }
         }
       }
+      // a run stopped at a larger size still leaves the report of the sizes that finished
+      done.push(sizeMb);
+      if (done.length < opts.sizes.length) write(done);
     }
   } finally {
     ecr.stop();
   }
   const seconds = (Date.now() - t0) / 1000;
-  const loadEnd = fs.readFileSync('/proc/loadavg', 'utf8').trim();
 
   const failed = results.filter((r) => r.exitCode !== 0);
   const notWarm = results.filter((r) => r.exitCode === 0 && r.scenario !== 'cold' && r.config !== CONTROL && r.cached < r.expectedCached);
-  const md = report({ opts, results, configs: configs.filter((c) => c.kind !== 'limit').map((c) => c.name), seconds, loads, loadStart, loadEnd });
-  fs.mkdirSync(path.dirname(opts.report), { recursive: true });
-  fs.writeFileSync(opts.report, md);
-  fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify(results, null, 2));
+  const md = write(opts.sizes);
   console.log(`\n${md}\nwrote ${opts.report} (${seconds.toFixed(0)} s)`);
   for (const r of failed) console.log(`FAILED: ${sizeLabel(r.bytes)} ${r.app} ${r.config} ${r.scenario}: exit ${r.exitCode} (logs under ${path.join(WORK, 'rounds')})`);
   for (const r of notWarm) console.log(`FAILED: ${sizeLabel(r.bytes)} ${r.app} ${r.config} ${r.scenario}: cached ${r.cached} of ${r.expectedCached} possible steps: the round was not warm`);
