@@ -384,7 +384,7 @@ function report(o: ReportInput): string {
   const { opts, results, configs } = o;
   const apps = opts.apps.map((a) => APPS[a].label);
   const chartApp = apps[0];
-  const svgName = 'benchmarks-warm.svg';
+  const svgName = `${path.basename(opts.report, '.md')}-warm.svg`;
   fs.writeFileSync(path.join(path.dirname(opts.report), svgName), warmChart(`Warm rebuild (app change, median) against image size: ${chartApp}`, results, chartApp, configs));
   const versions = fs.existsSync(path.join(E2E_ROOT, 'pkgs', 'versions.txt')) ? fs.readFileSync(path.join(E2E_ROOT, 'pkgs', 'versions.txt'), 'utf8').trim() : '';
   const loadMin = Math.min(...o.loads), loadMax = Math.max(...o.loads);
