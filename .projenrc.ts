@@ -126,6 +126,17 @@ project.addTask('e2e', {
   receiveArgs: true,
 });
 
+project.addTask('bench', {
+  description: 'Benchmark every cache configuration on generated apps of 50 MB to 1 GB and write docs/benchmarks.md (root; options: see test/e2e/bench.ts)',
+  exec: 'bash test/e2e/bench.sh',
+  receiveArgs: true,
+});
+project.addTask('bench:quick', {
+  description: 'The benchmark\'s CI variant: a small app, every configuration, fails when a build fails (report in test/e2e/out/bench/)',
+  exec: 'bash test/e2e/bench.sh --quick',
+  receiveArgs: true,
+});
+
 // README code snippets must compile in every jsii language; so must those of docs/*.md, which jsii does not
 // put in the assembly (build-tools/doc-snippets.ts hands them to rosetta the same way).
 project.postCompileTask.exec('jsii-rosetta extract --strict --fail');

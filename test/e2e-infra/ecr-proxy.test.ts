@@ -279,6 +279,20 @@ describe('pass-through', () => {
     expect((await fetch(url('/v2/'))).status).toBe(200);
   });
 
+  test('traffic is counted per repository: upload bytes, download bytes and accepted mounts, also at GET /-/traffic', async () => {
+    const data = Buffer.from('x'.repeat(5000));
+    const digest = await uploadBlob('app', data);
+    expect(proxy.traffic().app).toEqual({ up: 5000, down: 0, mounts: 0 });
+    const get = await fetch(url(`/v2/app/blobs/${digest}`));
+    expect((await get.arrayBuffer()).byteLength).toBe(5000);
+    const mount = await fetch(url(`/v2/app-cache/blobs/uploads/?mount=${digest}&from=app`), { method: 'POST' });
+    expect(mount.status).toBe(201);
+    // a refused request for a repository that does not exist counts nowhere
+    await fetch(url('/v2/nothing/blobs/uploads/'), { method: 'POST', body: 'abc' });
+    expect(proxy.traffic()).toEqual({ 'app': { up: 5000, down: 5000, mounts: 0 }, 'app-cache': { up: 0, down: 0, mounts: 1 } });
+    expect(await (await fetch(url('/-/traffic'))).json()).toEqual(proxy.traffic());
+  });
+
   test('a registry that does not answer gives 502 with the reason', async () => {
     const dead = await startEcrProxy({ upstream: '127.0.0.1:1', config: CONFIG });
     try {

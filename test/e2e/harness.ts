@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { codeBuildEnvironment, freshBuildahStorage } from './lib/build-host';
 import { StepRecord, countCached, markerContradictions, parseBuildKitLog, parseBuildahLog } from './lib/buildkit-log';
 import { BuildSpecPhases, runBuildSpec } from './lib/codebuild';
 import { ecrFidelityChecks } from './lib/ecr-checks';
@@ -21,7 +22,7 @@ import { MultiArchResult, multiArchTable, runMultiArch } from './lib/multi-arch'
 import { phaseTimes } from './lib/phases';
 import { Registry } from './lib/registry';
 import { RoundResult, markdownTable, phaseTable, svgChart } from './lib/report';
-import { BuildDefinition, SynthesizedProject, synthesize } from './lib/stack';
+import { BuildDefinition, SynthesizedProject, projectEnvironment, synthesize } from './lib/stack';
 import { modelBuild } from '../helpers/build-context-model';
 
 // ------------------------------------------------------------------ environment (from env.sh vars)
@@ -386,24 +387,6 @@ function resetDaemon(daemon: Daemon): void {
   if (r.status !== 0) throw new Error(`reset-daemon ${daemon} failed: ${r.stderr}`);
 }
 
-function unmountUnder(dir: string): void {
-  const r = spawnSync('findmnt', ['-rn', '-o', 'TARGET'], { encoding: 'utf8' });
-  for (const m of (r.stdout ?? '').split('\n').filter((x) => x.startsWith(dir)).sort().reverse()) {
-    spawnSync('umount', ['-l', m]);
-  }
-}
-
-/** The project's environment as CodeBuild would pass it, with the harness's overrides. */
-function projectEnvironment(project: SynthesizedProject, overrides: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(project.environment)) {
-    if (k in overrides) continue;
-    if (v === undefined) throw new Error(`${project.logicalId}: variable ${k} is a CloudFormation expression and the harness has no override for it`);
-    env[k] = v;
-  }
-  return { ...env, ...overrides };
-}
-
 function writeStandIns(binDir: string): void {
   // `aws` answers the buildspec's ECR calls from the ECR proxy (lib/aws-stand-in.ts) and records
   // every call, so the harness can check what the build asked for; CloudWatch metrics are recorded.
@@ -450,34 +433,18 @@ function prepareRound(config: string, engine: Engine, round: number, branch: str
   const commit = createHash('sha1').update(`${config} ${round} ${source.app} ${source.deps}`).digest('hex');
   const bin = engine === 'd20' ? DOCKER20_BIN_DIR : DOCKER_BIN_DIR;
   const env: Record<string, string> = {
-    PATH: `${path.join(OUT, 'bin')}:${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-    HOME: dir,
-    LANG: 'C.UTF-8',
-    DOCKER_CONFIG: dockerConfig,
-    E2E_AWS_CALLS: path.join(dir, 'aws-calls.txt'),
-    E2E_METRICS: path.join(dir, 'metrics.txt'),
+    ...codeBuildEnvironment({
+      binDir: path.join(OUT, 'bin'), dockerBinDir: bin, dir, dockerConfig, ecrProxy: ECR, buildId: `e2e-${slug}:${round}`, buildNumber: round, commit, sourceDir: src,
+    }),
     E2E_REGISTRY: REGISTRY,
-    E2E_ECR_PROXY: ECR,
-    CODEBUILD_BUILD_ID: `e2e-${slug}:${round}`,
-    CODEBUILD_BUILD_NUMBER: String(round),
-    CODEBUILD_RESOLVED_SOURCE_VERSION: commit,
-    CODEBUILD_SOURCE_VERSION: commit,
     ...(webhook ?? { CODEBUILD_WEBHOOK_HEAD_REF: `refs/heads/${branch}`, CODEBUILD_WEBHOOK_EVENT: 'PUSH' }),
-    CODEBUILD_SRC_DIR: src,
-    AWS_REGION: 'us-east-1',
-    AWS_DEFAULT_REGION: 'us-east-1',
   };
+
   let cleanup = () => {};
   if (engine === 'buildah') {
-    // A fresh Buildah storage per round; registries.conf lets Buildah talk HTTP to 127.0.0.1;
-    // OCI isolation supports `--network none`.
-    const storage = path.join(E2E_ROOT, 'buildah', `${slug}-r${round}`);
-    fs.rmSync(storage, { recursive: true, force: true });
-    fs.mkdirSync(storage, { recursive: true });
-    const conf = path.join(dir, 'storage.conf');
-    fs.writeFileSync(conf, `[storage]\ndriver = "overlay"\ngraphroot = "${storage}/graph"\nrunroot = "${storage}/run"\n`);
-    Object.assign(env, { CONTAINERS_STORAGE_CONF: conf, CONTAINERS_REGISTRIES_CONF: path.join(OUT, 'registries.conf'), BUILDAH_ISOLATION: 'oci' });
-    cleanup = () => { unmountUnder(storage); fs.rmSync(storage, { recursive: true, force: true }); };
+    const host = freshBuildahStorage(path.join(E2E_ROOT, 'buildah', `${slug}-r${round}`), dir, path.join(OUT, 'registries.conf'));
+    Object.assign(env, host.env);
+    cleanup = host.cleanup;
   } else {
     env.DOCKER_HOST = DAEMONS[engine];
     resetDaemon(engine);

@@ -47,6 +47,11 @@
  * tags/list, DELETE, `/v2/`) is forwarded unchanged, without authentication, with the client's
  * Host header (so the registry's upload Locations point back at the proxy).
  *
+ * Traffic is counted per repository for the benchmark (test/e2e/bench.ts): bytes received from
+ * clients (request bodies: blob uploads, manifests), bytes sent to them (response bodies from the
+ * registry: blob and manifest downloads), and cross-repository mounts the registry accepted.
+ * `GET /-/traffic` answers the totals since the proxy started (not part of ECR's API).
+ *
  * Configuration: a JSON file ({@link EcrProxyConfig}), re-read when it changes, or an object.
  * Run standalone: `node ecr-proxy.js --listen 127.0.0.1:PORT --upstream 127.0.0.1:PORT
  * --config FILE [--parent-pid PID]` (prints `ecr-proxy listening on HOST:PORT` when ready).
@@ -90,8 +95,24 @@ export interface EcrProxyOptions {
 export interface EcrProxy {
   /** `host:port` the proxy listens on. */
   readonly address: string;
+  /** Bytes to and from clients, per repository, since the proxy started. */
+  traffic(): Traffic;
   close(): Promise<void>;
 }
+
+/** What one repository's clients sent and received through the proxy. */
+export interface RepositoryTraffic {
+  /** Request body bytes (blob uploads, manifest PUTs). */
+  up: number;
+  /** Response body bytes forwarded from the registry (blob and manifest GETs). */
+  down: number;
+  /** Cross-repository blob mounts the registry accepted (201 to `POST blobs/uploads/?mount=`). */
+  mounts: number;
+}
+export type Traffic = Record<string, RepositoryTraffic>;
+
+/** The path of the traffic counters (outside `/v2/`, so no client ever asks for it by accident). */
+export const TRAFFIC_PATH = '/-/traffic';
 
 /** ECR's (and the distribution spec's) tag rule. */
 export const TAG_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
@@ -244,6 +265,14 @@ export async function startEcrProxy(options: EcrProxyOptions): Promise<EcrProxy>
   const log = options.log ?? (() => {});
   /** Serializes check-then-put per immutable tag, as ECR does: of two racing pushes, one wins. */
   const locks = new Map<string, Promise<void>>();
+  const traffic: Traffic = {};
+  /** The counters of the repository a request is for. */
+  const counters = new WeakMap<http.IncomingMessage, RepositoryTraffic>();
+  const countFor = (req: http.IncomingMessage, name: string) => {
+    const t = traffic[name] ??= { up: 0, down: 0, mounts: 0 };
+    counters.set(req, t);
+    req.on('data', (c: Buffer) => { t.up += c.length; });
+  };
 
   const forward = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer | undefined,
     intercept?: (upRes: http.IncomingMessage) => boolean): Promise<void> => new Promise((resolve) => {
@@ -256,6 +285,11 @@ export async function startEcrProxy(options: EcrProxyOptions): Promise<EcrProxy>
       if (intercept?.(upRes)) {
         upRes.on('end', () => resolve());
         return;
+      }
+      const counted = counters.get(req);
+      if (counted) {
+        upRes.on('data', (c: Buffer) => { counted.down += c.length; });
+        if (req.method === 'POST' && upRes.statusCode === 201 && /[?&]mount=/.test(req.url ?? '')) counted.mounts += 1;
       }
       const out = copyHeaders(upRes.headers);
       const location = upRes.headers.location;
@@ -344,6 +378,11 @@ export async function startEcrProxy(options: EcrProxyOptions): Promise<EcrProxy>
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const pathname = (req.url ?? '/').split('?')[0];
+    if (pathname === TRAFFIC_PATH && req.method === 'GET') {
+      const body = JSON.stringify(traffic);
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      return void res.end(body);
+    }
     const m = ROUTE.exec(pathname);
     if (!m) return forward(req, res, undefined);
     const name = decode(m[1]);
@@ -361,6 +400,7 @@ export async function startEcrProxy(options: EcrProxyOptions): Promise<EcrProxy>
       log(`refused ${req.method} ${pathname}: repository '${name}' does not exist`);
       return sendError(res, 404, 'NAME_UNKNOWN', repositoryNotFoundMessage(name, config.registryId ?? DEFAULT_REGISTRY_ID));
     }
+    countFor(req, name);
     if (what.startsWith('manifests/')) {
       const reference = what.slice('manifests/'.length);
       const isDigest = reference.includes(':');
@@ -391,6 +431,7 @@ export async function startEcrProxy(options: EcrProxyOptions): Promise<EcrProxy>
   const addr = server.address() as { address: string; port: number };
   return {
     address: `${addr.address}:${addr.port}`,
+    traffic: () => JSON.parse(JSON.stringify(traffic)),
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();

@@ -117,3 +117,14 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
   }
   return out;
 }
+
+/** The project's environment as CodeBuild would pass it, with the harness's overrides. */
+export function projectEnvironment(project: SynthesizedProject, overrides: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(project.environment)) {
+    if (k in overrides) continue;
+    if (v === undefined) throw new Error(`${project.logicalId}: variable ${k} is a CloudFormation expression and the harness has no override for it`);
+    env[k] = v;
+  }
+  return { ...env, ...overrides };
+}
