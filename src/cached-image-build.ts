@@ -190,6 +190,7 @@ function buildScriptOptions(options: ResolvedOptions, repository: ecr.IRepositor
     pullRequests: options.pullRequests,
     imageTags: options.imageTags,
     provenance: options.provenance,
+    rebuildExistingImages: options.rebuildExistingImages,
     metricsNamespace: options.metricsNamespace,
     secretIds: options.secretIds,
     containerName: options.containerName,

@@ -82,6 +82,7 @@ export interface ResolvedOptions {
   readonly pullRequests: PullRequestPolicy;
   readonly concurrentBuildLimit?: number;
   readonly provenance: boolean;
+  readonly rebuildExistingImages: boolean;
   readonly containerName: string;
   readonly projectName?: string;
   readonly encryptionKey?: kms.IKey;
@@ -177,6 +178,7 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
     mutableTagPatterns,
     pullRequests,
     provenance: props.provenance ?? false,
+    rebuildExistingImages: props.rebuildExistingImages ?? false,
     containerName,
     projectName: props.projectName,
     encryptionKey: props.encryptionKey,

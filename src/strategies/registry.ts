@@ -1,6 +1,7 @@
 import { BuildxBuilder } from './buildx-builder';
 import { CacheStrategy } from './cache-strategy';
 import { StrategyContext, StrategyScript } from './strategy-script';
+import { explainingRefusal } from '../script/existing-image';
 import { BUILDX_COMMON, DIGEST_FROM_METADATA, DOCKER_LOGIN, PUSH_OUTPUT_ARRAY, command, teeBuildLog } from '../script/fragments';
 
 /**
@@ -121,7 +122,7 @@ export class RegistryCache extends CacheStrategy {
         CACHE_TO,
         ...(containerBuilder ? startBuilder(this.builder) : []),
       ],
-      buildCommands: [command(context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY, teeBuildLog(build))],
+      buildCommands: [command(context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY, explainingRefusal(teeBuildLog(build), 'CIB_BUILD_LOG'))],
       pushCommands: DIGEST_FROM_METADATA,
       logFormat: 'buildkit',
       environment: containerBuilder ? builderEnvironment(this.builder) : {},
