@@ -205,6 +205,18 @@ export interface CachedImageBuildProps extends CacheMetricsProps {
   readonly rebuildExistingImages?: boolean;
 
   /**
+   * Reproducible timestamps: set `SOURCE_DATE_EPOCH` to the commit's time (read from the source's
+   * git metadata; a source without it, such as a CodePipeline zip artifact, keeps the build time
+   * and the build log says so), which buildx passes to BuildKit for the image's config and history,
+   * and, with the registry strategy, rewrite the layers' file timestamps to it (BuildKit 0.13+
+   * `rewrite-timestamp`, which costs export time: the layers are rewritten). What it gives per
+   * strategy is measured in docs/re-runs.md.
+   *
+   * @default false
+   */
+  readonly reproducibleTimestamps?: boolean;
+
+  /**
    * Container name written to `imagedefinitions.json` for the ECS deploy action.
    * Must match the container in your task definition.
    *

@@ -191,6 +191,7 @@ function buildScriptOptions(options: ResolvedOptions, repository: ecr.IRepositor
     imageTags: options.imageTags,
     provenance: options.provenance,
     rebuildExistingImages: options.rebuildExistingImages,
+    reproducibleTimestamps: options.reproducibleTimestamps,
     metricsNamespace: options.metricsNamespace,
     secretIds: options.secretIds,
     containerName: options.containerName,

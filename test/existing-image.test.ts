@@ -1,9 +1,10 @@
 import { BuildxBuilder, CacheStrategy, ImageTag, PullRequestPolicy } from '../src';
 import { runCases } from './helpers/bash-cases';
+import { runCommands } from './helpers/build-script';
 import { appRepository, cacheRepository, ecrPermissionsOfProjectRole, plainEnv, synth } from './helpers/construct';
 import { PUSH_PULL_ACTIONS } from './helpers/ecr-actions';
 import { BuildScriptOptions, renderBuildScript } from '../src/script/build-script';
-import { ACCEPTED_MEDIA_TYPES, REUSE_EXISTING_IMAGE, unlessSkipped } from '../src/script/existing-image';
+import { ACCEPTED_MEDIA_TYPES, REUSE_EXISTING_IMAGE, explainImmutableRefusal, unlessSkipped } from '../src/script/existing-image';
 
 /**
  * Re-runs of a commit whose image exists (issue 10): the whole rendered build script executed in
@@ -139,7 +140,7 @@ const STRATEGIES = [
   ['none', () => CacheStrategy.none()],
 ] as const;
 
-describe.each(STRATEGIES)('%s: a build of a commit whose image exists', (name, strategy) => {
+describe.each(STRATEGIES)('%s: a build of a commit whose image exists', (_name, strategy) => {
   const { commands, env } = scriptCommands(options(strategy()));
   const [exists, same, missing, denied, putRefused, branch, tag, pr] = runCases(commands, [
     { ...env, LOOKUP: 'exists', PUT: 'ok' },
@@ -254,7 +255,7 @@ describe.each(STRATEGIES)('%s: rebuildExistingImages', (name, strategy) => {
   test('ECR refuses the commit tag: the build fails with a message naming the prop', () => {
     expect(refused.failed).toBeGreaterThan(-1);
     expect(commands[refused.failed]).toMatch(name === 'inline' || name === 'buildah' ? /(docker|buildah) push/ : /docker buildx build/);
-    expect(refused.stderr).toMatch(/^error: ECR refused to overwrite an immutable tag \(above\): .*rebuildExistingImages is true/m);
+    expect(refused.stderr).toMatch(/^error: ECR refused to overwrite an immutable tag \(above; .*\): .*rebuildExistingImages is true/m);
   });
 });
 
@@ -295,4 +296,16 @@ describe('the rebuildExistingImages prop', () => {
   test('GIVEN rebuildExistingImages: true WHEN synthesized THEN the build always builds', () => {
     expect(plainEnv(synth({ repositoryName: 'api', rebuildExistingImages: true }).template).CIB_REUSE_IMAGE).toBe('false');
   });
+});
+
+test.each([
+  ['docker and buildah (ECR\'s text)', REFUSAL, true],
+  ['ECR\'s text before 2025', REFUSAL.replace('the tag is immutable', 'the repository is immutable'), true],
+  ['BuildKit (the status of the manifest PUT only)',
+    'ERROR: failed to push r/api:c: failed commit on ref "manifest-sha256:ab": unexpected status from PUT request to https://r/v2/api/manifests/c: 400 Bad Request', true],
+  ['another push failure', 'ERROR: failed to push: unexpected status from PUT request to https://r/v2/api/blobs/uploads/x: 500 Internal Server Error', false],
+] as const)('the refusal is explained for %s', (_name, output, explained) => {
+  const r = runCommands([`f="$(mktemp)"; printf '%s\\n' "$OUT" > "$f"; L="$f"; ${explainImmutableRefusal('L')}`], { OUT: output });
+  expect(r.status).toBe(0);
+  expect(/^error: ECR refused to overwrite an immutable tag/m.test(r.stderr)).toBe(explained);
 });

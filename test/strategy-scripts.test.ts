@@ -33,7 +33,7 @@ describe('registry cache strategy', () => {
     const script = renderBuildScript(markedOptions());
 
     // THEN
-    expect(buildCommand(script)).toContain('CIB_OUTPUT=(); if [ "$CIB_PUSH" = true ]; then CIB_OUTPUT=(--push); fi;');
+    expect(buildCommand(script)).toContain('CIB_OUTPUT=(); if [ "$CIB_PUSH" = true ]; then CIB_OUTPUT=(--push);');
     expect(buildCommand(script)).toMatch(/"\$\{CIB_OUTPUT\[@\]\}" .*--metadata-file "\$CIB_METADATA_FILE"/);
     expect(unguardedPhases(script).build.some((c) => c.startsWith('export IMAGE_DIGEST='))).toBe(true);
   });

@@ -83,6 +83,7 @@ export interface ResolvedOptions {
   readonly concurrentBuildLimit?: number;
   readonly provenance: boolean;
   readonly rebuildExistingImages: boolean;
+  readonly reproducibleTimestamps: boolean;
   readonly containerName: string;
   readonly projectName?: string;
   readonly encryptionKey?: kms.IKey;
@@ -126,7 +127,6 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
 
   validateTimeout(props.timeout);
   validateEnvironmentVariableNames(Object.keys(props.environmentVariables ?? {}));
-
   validateConcurrentBuildLimit(props.concurrentBuildLimit);
 
   // A default branch given as `refs/heads/<name>` is the branch `<name>`.
@@ -178,12 +178,17 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
     mutableTagPatterns,
     pullRequests,
     provenance: props.provenance ?? false,
-    rebuildExistingImages: props.rebuildExistingImages ?? false,
+    ...resolveRebuildOptions(props),
     containerName,
     projectName: props.projectName,
     encryptionKey: props.encryptionKey,
     logRetention: props.logRetention ?? DEFAULT_LOG_RETENTION,
   };
+}
+
+/** Re-runs of an existing commit and reproducible timestamps (issue 10): both off unless asked for. */
+function resolveRebuildOptions(props: CachedImageBuildProps): { rebuildExistingImages: boolean; reproducibleTimestamps: boolean } {
+  return { rebuildExistingImages: props.rebuildExistingImages ?? false, reproducibleTimestamps: props.reproducibleTimestamps ?? false };
 }
 
 /** The metrics namespace in use, or undefined when metrics are off. */

@@ -3,6 +3,7 @@ import { CACHE_REPORT_VARIABLES, PUBLISH_METRICS, PUBLISH_REUSE_METRIC, START_TI
 import { FIND_KEY_TAG, LOOK_UP_EXISTING_IMAGE, REUSE_EXISTING_IMAGE, unlessSkipped } from './existing-image';
 import { argumentArrays, command } from './fragments';
 import { renderTagSelection } from './push-tags';
+import { SET_SOURCE_DATE_EPOCH } from './source-date';
 import { ImageTag } from '../image-tag';
 import { PullRequestPolicy } from '../pull-request-policy';
 import { CacheStrategy } from '../strategies/cache-strategy';
@@ -48,6 +49,8 @@ export interface BuildScriptOptions {
   readonly pullRequests: PullRequestPolicy;
   readonly imageTags: ImageTag[];
   readonly provenance: boolean;
+  /** SOURCE_DATE_EPOCH from the commit time, layer timestamps rewritten to it (registry strategy). Default false. */
+  readonly reproducibleTimestamps?: boolean;
   /** Build even when the image of the commit exists (then ECR's refusal of the commit tag fails the build). Default false. */
   readonly rebuildExistingImages?: boolean;
   /** Container name written to imagedefinitions.json. */
@@ -103,6 +106,7 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
     CIB_PROVENANCE: options.provenance ? 'true' : 'false',
     CIB_CONTAINER_NAME: options.containerName,
     CIB_REUSE_IMAGE: options.rebuildExistingImages ? 'false' : 'true',
+    CIB_REPRODUCIBLE: options.reproducibleTimestamps ? 'true' : 'false',
   };
   const preBuild: string[] = [
     ...RESOLVE_BUILD_CONTEXT,
@@ -115,7 +119,7 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
   }
   const tags = renderTagSelection(options.imageTags);
   Object.assign(environment, tags.environment);
-  preBuild.push(...tags.commands, FIND_KEY_TAG, LOOK_UP_EXISTING_IMAGE);
+  preBuild.push(...tags.commands, FIND_KEY_TAG, LOOK_UP_EXISTING_IMAGE, SET_SOURCE_DATE_EPOCH);
   const args = builderArguments(options, environment);
   const secrets = secretCommands(options.secretIds ?? [], environment);
   preBuild.push(...secrets.preBuild);

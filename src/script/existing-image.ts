@@ -93,8 +93,14 @@ export const REUSE_EXISTING_IMAGE = command(
   'echo "cache: skipped, image for $CIB_KEY_TAG exists ($CIB_EXISTING_DIGEST)"; else false; fi; fi; fi',
 );
 
-/** What ECR says when a push would move an immutable tag (`... because the tag is immutable.`; before 2025 `the repository`). */
-const IMMUTABLE_REFUSAL = 'cannot be overwritten because the (tag|repository) is immutable';
+/**
+ * How a refused push of an existing immutable tag shows in the output: ECR's text (`... because the
+ * tag is immutable.`; before 2025 `the repository`), which docker and buildah print; BuildKit's
+ * pusher prints only the status of the manifest PUT (`unexpected status from PUT request to
+ * <registry>/v2/<repository>/manifests/<tag>: 400 Bad Request`), a status ECR gives a manifest PUT
+ * for that refusal.
+ */
+const IMMUTABLE_REFUSAL = 'cannot be overwritten because the (tag|repository) is immutable|PUT request to [^ ]*/manifests/[^ ]*: 400 Bad Request';
 
 /**
  * After a failed push whose output (in the file named by `logVariable`) shows ECR's immutability
@@ -102,7 +108,7 @@ const IMMUTABLE_REFUSAL = 'cannot be overwritten because the (tag|repository) is
  */
 export function explainImmutableRefusal(logVariable: string): string {
   return command(
-    `if grep -Eq '${IMMUTABLE_REFUSAL}' "$${logVariable}"; then echo "error: ECR refused to overwrite an immutable tag (above):`,
+    `if grep -Eq '${IMMUTABLE_REFUSAL}' "$${logVariable}"; then echo "error: ECR refused to overwrite an immutable tag (above; BuildKit shows it as 400 Bad Request):`,
     'an image with this tag was pushed before. A build reuses the existing image of its commit unless',
     `${REBUILD_PROP} is true or the lookup failed (see image lookup above); to publish a new image, build a new commit` +
       ' or delete the existing image" >&2; fi',

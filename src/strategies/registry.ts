@@ -2,7 +2,8 @@ import { BuildxBuilder } from './buildx-builder';
 import { CacheStrategy } from './cache-strategy';
 import { StrategyContext, StrategyScript } from './strategy-script';
 import { explainingRefusal } from '../script/existing-image';
-import { BUILDX_COMMON, DIGEST_FROM_METADATA, DOCKER_LOGIN, PUSH_OUTPUT_ARRAY, command, teeBuildLog } from '../script/fragments';
+import { BUILDX_COMMON, DIGEST_FROM_METADATA, DOCKER_LOGIN, command, teeBuildLog } from '../script/fragments';
+import { PUSH_OUTPUT_ARRAY_REPRODUCIBLE } from '../script/source-date';
 
 /**
  * The builder the docker-container driver creates: named after the build (`cib-` and the build id's
@@ -122,7 +123,7 @@ export class RegistryCache extends CacheStrategy {
         CACHE_TO,
         ...(containerBuilder ? startBuilder(this.builder) : []),
       ],
-      buildCommands: [command(context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY, explainingRefusal(teeBuildLog(build), 'CIB_BUILD_LOG'))],
+      buildCommands: [command(context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY_REPRODUCIBLE, explainingRefusal(teeBuildLog(build), 'CIB_BUILD_LOG'))],
       pushCommands: DIGEST_FROM_METADATA,
       logFormat: 'buildkit',
       environment: containerBuilder ? builderEnvironment(this.builder) : {},

@@ -1,6 +1,7 @@
 import { Duration, aws_secretsmanager as secretsmanager, aws_ssm as ssm } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { BuildSecret, CacheStrategy, CachedImageBuild, ImageTag } from '../../src';
+import { unguarded } from '../helpers/build-script';
 import {
   appRepository,
   buildCommand,
@@ -14,7 +15,6 @@ import {
   projectOf,
   synth,
 } from '../helpers/construct';
-import { unguarded } from '../helpers/build-script';
 import { PUSH_PULL_ACTIONS } from '../helpers/ecr-actions';
 
 describe('buildspec', () => {

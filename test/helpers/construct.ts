@@ -1,7 +1,7 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { CachedImageBuild, CachedImageBuildProps } from '../../src';
 import { unguarded } from './build-script';
+import { CachedImageBuild, CachedImageBuildProps } from '../../src';
 
 /** Shared by the construct tests: a stack with the build 'Api', and readers of its template. */
 

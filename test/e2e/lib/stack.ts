@@ -34,6 +34,12 @@ export interface BuildDefinition {
   readonly builderNetwork?: string;
   /** `BuildxBuilder.dockerContainer({ buildkitdConfig })`. */
   readonly buildkitdConfig?: string;
+  /** `provenance` of the construct. */
+  readonly provenance?: boolean;
+  /** `rebuildExistingImages` of the construct. */
+  readonly rebuildExistingImages?: boolean;
+  /** `reproducibleTimestamps` of the construct. */
+  readonly reproducibleTimestamps?: boolean;
 }
 
 /**
@@ -68,6 +74,9 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
       repositoryName: `e2e-${id.toLowerCase()}`,
       cache,
       dockerfile: def.dockerfile,
+      provenance: def.provenance,
+      rebuildExistingImages: def.rebuildExistingImages,
+      reproducibleTimestamps: def.reproducibleTimestamps,
       networkMode: ecr_assets.NetworkMode.NONE,
       buildArgs: { BASE_IMAGE: baseImage },
       buildSecrets: def.secret
