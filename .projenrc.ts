@@ -164,7 +164,7 @@ const doctor = new typescript.TypeScriptProject({
   // Its own `npx projen <task>` in packages/doctor runs the tasks of .projen/tasks.json there.
   projenDevDependency: true,
   deps: ['@aws-sdk/client-ecr@^3.1169.0'],
-  devDeps: ['aws-sdk-client-mock@^4.1.0', 'ts-node'],
+  devDeps: ['aws-sdk-client-mock@^4.1.0', 'fast-check@^4.11.0', 'ts-node'],
   // A command, not a library: no index; `main` is the CLI entry point.
   bin: { 'cdk-cached-image-build-doctor': 'lib/cli.js' },
   entrypoint: 'lib/cli.js',

@@ -32,14 +32,15 @@ export function createImageRepository(scope: Construct, options: ResolvedOptions
  * The cache repository: mutable tags, no scan, removed (and emptied) with the stack, with the
  * strategy's lifecycle rules.
  */
-export function createCacheRepository(scope: Construct, options: ResolvedOptions): ecr.Repository {
+export function createCacheRepository(scope: Construct, options: ResolvedOptions,
+  lifecycleRules: ecr.LifecycleRule[] = options.strategy._cacheLifecycleRules(options.defaultCacheTag, options.cacheRetention)): ecr.Repository {
   return new ecr.Repository(scope, 'CacheRepository', {
     repositoryName: options.cacheRepositoryName,
     imageTagMutability: ecr.TagMutability.MUTABLE,
     imageScanOnPush: false,
     removalPolicy: RemovalPolicy.DESTROY,
     emptyOnDelete: true,
-    lifecycleRules: options.strategy._cacheLifecycleRules(options.defaultCacheTag, options.cacheRetention),
+    lifecycleRules,
     encryptionKey: options.encryptionKey,
   });
 }
@@ -59,13 +60,14 @@ export function projectEnvironment(options: ResolvedOptions, script: BuildScript
 /**
  * The CodeBuild project that runs the script: a standalone `Project` with a `source`, else a
  * `PipelineProject`. Privileged (the builder needs the Docker daemon); logs to `logGroup`.
+ * `buildSpecExtras` are added to the buildspec (a multi-architecture build's batch graph).
  */
 export function createProject(scope: Construct, options: ResolvedOptions, script: BuildScript,
-  logGroup: logs.ILogGroup): codebuild.Project {
+  logGroup: logs.ILogGroup, buildSpecExtras: Record<string, any> = {}): codebuild.Project {
   const projectProps: codebuild.PipelineProjectProps = {
     projectName: options.projectName,
     description: `Builds a Docker image and pushes it to ECR with the '${options.strategy.name}' layer cache (cdk-cached-image-build)`,
-    buildSpec: codebuild.BuildSpec.fromObject(toBuildSpecObject(script)),
+    buildSpec: codebuild.BuildSpec.fromObject({ ...toBuildSpecObject(script), ...buildSpecExtras }),
     environment: {
       buildImage: options.buildImage,
       computeType: options.computeType,

@@ -27,6 +27,13 @@ export interface SecretsManagerBuildSecretOptions {
  * an environment variable at build start (and masks it in the build log); the build writes it to a
  * private temporary file and passes that to the builder (`--secret id=<id>,src=<file>`), so the
  * value is on no command line, in no image layer and in no cache.
+ *
+ * @example
+ * // The Dockerfile reads it with: RUN --mount=type=secret,id=npmrc npm ci
+ * const npmrc = secretsmanager.Secret.fromSecretNameV2(this, 'Npmrc', 'build/npmrc');
+ * new CachedImageBuild(this, 'Api', {
+ *   buildSecrets: { npmrc: BuildSecret.fromSecretsManager(npmrc) },
+ * });
  */
 export class BuildSecret {
   /** A secret in AWS Secrets Manager. The project may read this secret only. */

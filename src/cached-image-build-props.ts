@@ -118,6 +118,20 @@ export interface CachedImageBuildProps extends CacheMetricsProps {
   readonly platform?: ecr_assets.Platform;
 
   /**
+   * Platforms of a multi-architecture image (exclusive with `platform`): `linux/amd64` and
+   * `linux/arm64`. Each is built natively on its own CodeBuild host (x86_64, Graviton) with its own
+   * cache scopes (the scope with `-amd64` / `-arm64` appended) and pushed under the build's tags
+   * with `-<arch>` appended; then one step publishes the image index under the build's tags.
+   * With a `source` the steps run as one CodeBuild batch build (the webhook needs
+   * `webhookTriggersBatchBuild: true`); without, add them to a pipeline with `addToStage()` or
+   * `toCodeBuildActions()`. AWS Lambda cannot run an image index: see `imageUriForPlatform()`.
+   * See docs/multi-arch.md.
+   *
+   * @default - one platform (`platform`)
+   */
+  readonly platforms?: ecr_assets.Platform[];
+
+  /**
    * The CodeBuild image. It must run Docker with buildx (BuildKit 0.12+) for the registry cache.
    *
    * @default - LinuxBuildImage.STANDARD_7_0 for linux/amd64, LinuxArmBuildImage.AMAZON_LINUX_2_STANDARD_3_0 for linux/arm64

@@ -1,7 +1,9 @@
 import {
   aws_cloudwatch as cloudwatch,
   aws_codebuild as codebuild,
+  aws_codepipeline as codepipeline,
   aws_codepipeline_actions as codepipeline_actions,
+  aws_ecr_assets as ecr_assets,
   aws_ecr as ecr,
   aws_iam as iam,
   aws_logs as logs,
@@ -13,15 +15,33 @@ import { CachedImageBuildActionOptions, CachedImageBuildProps } from './cached-i
 import { createBuildLogGroup } from './compliance';
 import { CacheMetrics } from './metrics/cache-metrics';
 import { CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './metrics/metrics-props';
+import { checkCollisions } from './multi-arch/collisions';
+import { multiArchCacheLifecycleRules } from './multi-arch/lifecycle';
+import { MultiArchParts, buildMultiArch, multiArchActions, multiArchRepositoryOptions } from './multi-arch/multi-arch-build';
+import { PlatformTarget, archOf, resolvePlatforms } from './multi-arch/platforms';
 import { ResolvedOptions, resolveOptions } from './options/resolve-options';
 import { validateNamespace } from './options/validation';
 import { BuildScriptOptions, renderBuildScript } from './script/build-script';
+import { renderTagSelection } from './script/push-tags';
 import { CacheStrategy } from './strategies/cache-strategy';
 import { UNFILTERED_PULL_REQUESTS_WARNING, warnOnUnfilteredPullRequests } from './webhook-check';
 
 /**
  * Builds a Docker image in CodeBuild and pushes it to ECR with a layer cache that hits on every
  * rebuild: an application repository, a separate cache repository, and the CodeBuild project.
+ *
+ * @example
+ * // Pushes to main build the image; the commit tag is immutable, `latest` follows main.
+ * const build = new CachedImageBuild(this, 'Api', {
+ *   repositoryName: 'api',
+ *   source: codebuild.Source.gitHub({
+ *     owner: 'my-org',
+ *     repo: 'api',
+ *     webhookFilters: [codebuild.FilterGroup.inEventOf(codebuild.EventAction.PUSH).andBranchIs('main')],
+ *   }),
+ *   imageTags: [ImageTag.commit(), ImageTag.of('latest')],
+ * });
+ * new CfnOutput(this, 'ImageUri', { value: build.imageUri });
  */
 export class CachedImageBuild extends Construct {
   /**
@@ -31,8 +51,18 @@ export class CachedImageBuild extends Construct {
    */
   public static readonly PULL_REQUESTS_FROM_ANYONE_WARNING = UNFILTERED_PULL_REQUESTS_WARNING;
 
-  /** The CodeBuild project that runs the build. */
+  /**
+   * The CodeBuild project that runs the build. With `platforms` and a `source`: the one project of
+   * the batch builds; with `platforms` and no `source`: the first platform's project, which also
+   * publishes the image index (see `projects`).
+   */
   public readonly project: codebuild.Project;
+
+  /** Every CodeBuild project of the build: `project`, and with `platforms` and no `source` one per platform, in order. */
+  public readonly projects: codebuild.Project[];
+
+  /** The platforms of the image: `platform`, or each of `platforms`. */
+  public readonly platforms: string[];
 
   /** The application image repository. */
   public readonly repository: ecr.IRepository;
@@ -42,7 +72,8 @@ export class CachedImageBuild extends Construct {
 
   /**
    * URI of the image: the repository URI with the first fixed tag of `imageTags` (`:latest` by
-   * default), or the bare repository URI when there is no fixed tag.
+   * default), or the bare repository URI when there is no fixed tag. With `platforms` it names
+   * the image index, which AWS Lambda cannot run: give Lambda `imageUriForPlatform()`.
    */
   public readonly imageUri: string;
 
@@ -59,30 +90,54 @@ export class CachedImageBuild extends Construct {
   public readonly logGroup: logs.ILogGroup;
 
   private readonly cacheMetrics?: CacheMetrics;
+  private readonly multiArch?: MultiArchParts;
+  private readonly fixedTags: string[];
 
+  /**
+   * @param scope the construct that contains the build (usually a `Stack`)
+   * @param id the construct id; also the default prefix of the resources' names
+   * @param props what to build and how; every prop is validated at synth time, and a prop that
+   *   breaks a rule throws an error that names it
+   */
   constructor(scope: Construct, id: string, props: CachedImageBuildProps = {}) {
     super(scope, id);
 
-    // 1. props -> resolved options: every rule is checked before any resource is created.
-    const options = resolveOptions(props);
+    // 1. props -> resolved options: every rule is checked before any resource is created
+    // (the platforms of a multi-architecture build first: see multi-arch/platforms.ts).
+    const targets = resolvePlatforms(props);
+    const options = multiArchRepositoryOptions(resolveOptions(props), targets);
     this.cacheStrategy = options.strategy;
     this.defaultCacheTag = options.defaultCacheTag;
     this.defaultBranch = options.defaultBranch;
+    this.fixedTags = options.fixedTags;
+    this.platforms = targets ? targets.map((t) => t.platform) : [options.platform];
 
     // 2. the repositories, then the build script (pure) that names them.
     this.repository = options.repository ?? createImageRepository(this, options);
+    const createsCacheRepository = options.strategy.usesCacheRepository && !options.cacheRepository;
+    checkCollisions(this, options, this.repository, createsCacheRepository);
     if (options.strategy.usesCacheRepository) {
-      this.cacheRepository = options.cacheRepository ?? createCacheRepository(this, options);
+      this.cacheRepository = options.cacheRepository ?? createCacheRepository(this, options, targets && multiArchLifecycle(options, targets));
     }
     const script = renderBuildScript(buildScriptOptions(options, this.repository, this.cacheRepository));
 
     // 3. the log group and the project that runs the script.
     this.logGroup = createBuildLogGroup(this, 'Logs', options.logRetention, options.encryptionKey);
-    this.project = createProject(this, options, script, this.logGroup);
-    warnOnUnfilteredPullRequests(this, this.project, options.pullRequests, options.secretIds.length > 0);
+    const repositories = { repository: this.repository, cacheRepository: this.cacheRepository };
+    if (targets) {
+      const tagSelectionEnd = renderTagSelection(options.imageTags).commands.slice(-1)[0];
+      this.multiArch = buildMultiArch(this, options, targets, script, tagSelectionEnd, this.logGroup, repositories);
+      this.projects = this.multiArch.projects;
+      this.project = this.projects[0];
+      this.cacheMetrics = this.multiArch.aggregateMetrics;
+    } else {
+      this.project = createProject(this, options, script, this.logGroup);
+      this.projects = [this.project];
+      warnOnUnfilteredPullRequests(this, this.project, options.pullRequests, options.secretIds.length > 0);
 
-    // 4. grants, metrics and compliance.
-    this.cacheMetrics = wireGrants(this, options, this.project, { repository: this.repository, cacheRepository: this.cacheRepository });
+      // 4. grants, metrics and compliance.
+      this.cacheMetrics = wireGrants(this, options, this.project, repositories);
+    }
     this.imageUri = options.fixedTags.length > 0
       ? this.repository.repositoryUriForTag(options.fixedTags[0])
       : this.repository.repositoryUri;
@@ -132,10 +187,57 @@ export class CachedImageBuild extends Construct {
   }
 
   private metrics(method: string): CacheMetrics {
+    if (this.multiArch && !this.multiArch.aggregateMetrics && this.multiArch.platformMetrics.size > 0) {
+      throw new Error(`${method}() covers one CodeBuild project, and this multi-architecture CodePipeline build has one per platform: ` +
+        'use metricForPlatform()');
+    }
     if (!this.cacheMetrics) {
       throw new Error(`${method}() needs the cache metrics, which this build does not publish (metrics: false)`);
     }
     return this.cacheMetrics;
+  }
+
+  /**
+   * A cache metric of one platform of a multi-architecture build (dimensions `ProjectName` and
+   * `Platform`): `CacheHitRatio`, `CachedSteps`, `ExecutedSteps` or `BuildSeconds`.
+   *
+   * @param platform one of `platforms`
+   * @param metricName `CacheHitRatio`, `CachedSteps`, `ExecutedSteps` or `BuildSeconds`
+   * @param props overrides of the metric (statistic Average over 5 minutes by default)
+   */
+  public metricForPlatform(platform: ecr_assets.Platform, metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    const metrics = this.multiArch?.platformMetrics.get(platform.platform);
+    if (!this.multiArch) {
+      throw new Error('metricForPlatform() is for a build with platforms; use metric() for a single-platform build');
+    }
+    if (!metrics) {
+      throw new Error(this.multiArch.platformMetrics.size === 0
+        ? 'metricForPlatform() needs the cache metrics, which this build does not publish (metrics: false)'
+        : `metricForPlatform(): '${platform.platform}' is not one of this build's platforms (${this.platforms.join(', ')})`);
+    }
+    return metrics.metric(metricName, 'Average', props);
+  }
+
+  /**
+   * URI of one platform's image of a multi-architecture build: the repository URI with the first
+   * fixed tag and `-<arch>` (`:latest-arm64`), the tag each architecture's build moves with the
+   * index's. For AWS Lambda, which cannot run an image index. The exact image of a pipeline run
+   * is in the index action's variables `IMAGE_URI_AMD64` and `IMAGE_URI_ARM64` (by digest).
+   *
+   * @param platform one of `platforms`
+   */
+  public imageUriForPlatform(platform: ecr_assets.Platform): string {
+    if (!this.multiArch) {
+      throw new Error('imageUriForPlatform() is for a build with platforms; use imageUri for a single-platform build');
+    }
+    if (!this.platforms.includes(platform.platform)) {
+      throw new Error(`imageUriForPlatform(): '${platform.platform}' is not one of this build's platforms (${this.platforms.join(', ')})`);
+    }
+    if (this.fixedTags.length === 0) {
+      throw new Error('imageUriForPlatform() needs a fixed tag in imageTags (such as ImageTag.of(\'latest\')) to name the image at synth time; ' +
+        'use the index action\'s variable IMAGE_URI_' + archOf(platform.platform).toUpperCase() + ' instead');
+    }
+    return this.repository.repositoryUriForTag(`${this.fixedTags[0]}-${archOf(platform.platform)}`);
   }
 
   /** Grant a principal permission to pull the built image. */
@@ -151,6 +253,10 @@ export class CachedImageBuild extends Construct {
     if (!(this.project instanceof codebuild.PipelineProject)) {
       throw new Error('toCodeBuildAction() needs a CachedImageBuild created without source (a CodePipeline project)');
     }
+    if (this.multiArch) {
+      throw new Error('toCodeBuildAction() makes one action, and a build with platforms needs one per platform and the index action: ' +
+        'use toCodeBuildActions() or addToStage()');
+    }
     const actionName = options.actionName ?? 'BuildImage';
     const variablesNamespace = options.variablesNamespace ?? actionName;
     validateNamespace('variablesNamespace', variablesNamespace);
@@ -161,13 +267,54 @@ export class CachedImageBuild extends Construct {
       outputs: options.output ? [options.output] : undefined,
       variablesNamespace,
       runOrder: options.runOrder,
-      environmentVariables: {
-        CIB_TRIGGER: { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value: 'pipeline' },
-        CIB_BRANCH: { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value: options.branch ?? this.defaultBranch },
-        ...(options.pullRequest ? { CIB_PIPELINE_PULL_REQUEST: { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value: 'true' } } : {}),
-      },
+      environmentVariables: pipelineEnvironment(options, this.defaultBranch),
     });
   }
+
+  /**
+   * The CodePipeline actions of this build, in one stage: for a single-platform build its one
+   * action; with `platforms`, one action per platform (run order `runOrder`, in parallel, named
+   * `<actionName>-<arch>`), then the action that publishes the image index (run order
+   * `runOrder + 1`, named `actionName`, with the `output` artifact and the variables namespace:
+   * `IMAGE_URI`, `IMAGE_TAG`, `IMAGE_DIGEST` name the index, `IMAGE_URI_AMD64` / `IMAGE_URI_ARM64`
+   * each platform's image by digest). Only for a build created without `source`.
+   *
+   * @param options the input artifact, and the name, output, variables namespace, branch and run order of the action(s)
+   */
+  public toCodeBuildActions(options: CachedImageBuildActionOptions): codepipeline_actions.CodeBuildAction[] {
+    if (!this.multiArch) {
+      return [this.toCodeBuildAction(options)];
+    }
+    if (!(this.project instanceof codebuild.PipelineProject)) {
+      throw new Error('toCodeBuildActions() needs a CachedImageBuild created without source (CodePipeline projects)');
+    }
+    return multiArchActions(this.multiArch, options, pipelineEnvironment(options, this.defaultBranch));
+  }
+
+  /**
+   * Adds `toCodeBuildActions(options)` to a pipeline stage, and returns them.
+   *
+   * @param stage the pipeline stage that builds the image
+   * @param options as for `toCodeBuildActions()`
+   */
+  public addToStage(stage: codepipeline.IStage, options: CachedImageBuildActionOptions): codepipeline_actions.CodeBuildAction[] {
+    const actions = this.toCodeBuildActions(options);
+    actions.forEach((a) => stage.addAction(a));
+    return actions;
+  }
+}
+
+/** The variables a CodePipeline action gives the build: the build context of a pipeline (see script/build-context.ts). */
+function pipelineEnvironment(options: CachedImageBuildActionOptions, defaultBranch: string): { [name: string]: codebuild.BuildEnvironmentVariable } {
+  return {
+    CIB_TRIGGER: { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value: 'pipeline' },
+    CIB_BRANCH: { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value: options.branch ?? defaultBranch },
+    ...(options.pullRequest ? { CIB_PIPELINE_PULL_REQUEST: { type: codebuild.BuildEnvironmentVariableType.PLAINTEXT, value: 'true' } } : {}),
+  };
+}
+
+function multiArchLifecycle(options: ResolvedOptions, targets: PlatformTarget[]) {
+  return multiArchCacheLifecycleRules(options.strategy, options.defaultCacheTag, options.cacheRetention, targets);
 }
 
 /** What the renderer needs, from the resolved options and the repositories (their URIs are tokens). */

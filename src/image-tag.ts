@@ -18,6 +18,12 @@ export interface FixedImageTagOptions {
  * The default is `[ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('latest')]`: a build of the
  * default branch pushes the commit tag and moves `latest`; a build of another branch pushes the
  * commit tag; a build of a git tag pushes the git tag.
+ *
+ * @example
+ * // Every branch build pushes its commit; main moves `latest`; a release tag moves `stable` too.
+ * new CachedImageBuild(this, 'Api', {
+ *   imageTags: [ImageTag.commit(), ImageTag.of('latest'), ImageTag.of('stable', { onGitTags: true })],
+ * });
  */
 export class ImageTag {
   /**

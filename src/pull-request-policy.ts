@@ -15,6 +15,12 @@ export interface PullRequestPolicyOptions {
  * What a pull-request build may do. Whatever the policy, a pull request never writes the default
  * branch's cache, never moves a fixed tag (such as `latest`) and never pushes the commit tag: it
  * reads the default branch's cache (and its base branch's), and writes only its own.
+ *
+ * @example
+ * // Pull requests (from forks too) are built to test them, never pushed, and get no build secrets.
+ * new CachedImageBuild(this, 'Api', {
+ *   pullRequests: PullRequestPolicy.buildOnly({ mountBuildSecrets: false }),
+ * });
  */
 export class PullRequestPolicy {
   /**

@@ -10,10 +10,12 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as fc from 'fast-check';
 import { imageFate, parseLifecyclePolicy } from '../packages/doctor/src/lifecycle';
+import * as doctorScopes from '../packages/doctor/src/scopes';
 import * as doctorTags from '../packages/doctor/src/tags';
 import { constructPolicy } from '../packages/doctor/test/construct-policy';
-import { CachedImageBuild } from '../src';
+import { CacheStrategy, CachedImageBuild } from '../src';
 import * as constructTags from '../src/ecr-naming';
+import { modelBuild, scopeName } from './helpers/build-context-model';
 
 /** Branch names and refs, hostile ones included. */
 function arbitraryRef(): fc.Arbitrary<string> {
@@ -53,8 +55,52 @@ describe("the doctor's copy of the construct's tag rules", () => {
   });
 });
 
+describe("the doctor's copy of the build's cache scopes (test/helpers/build-context-model.ts, itself checked against the bash)", () => {
+  const defaultBranch = fc.constantFrom('main', 'master', 'release/2.x', 'trunk');
+  const project = (d: string) => ({ defaultBranch: d, policy: 'push' as const, mountSecrets: false, imageTags: ['commit'] });
+
+  test('scopeName maps every ref as the model does (property)', () => {
+    fc.assert(
+      fc.property(arbitraryRef(), fc.constantFrom('br-', 'tag-', 'pr-br-'), (ref, prefix) => doctorScopes.scopeName(prefix, ref) === scopeName(prefix, ref)),
+      { numRuns: 2000, seed: 7 },
+    );
+  });
+
+  test('--branch maps to the scope a push of that branch writes (property)', () => {
+    fc.assert(fc.property(arbitraryRef(), defaultBranch, (ref, d) => {
+      const build = modelBuild(project(d), { CODEBUILD_WEBHOOK_TRIGGER: `branch/${ref}`, CODEBUILD_WEBHOOK_EVENT: 'PUSH', CODEBUILD_WEBHOOK_HEAD_REF: `refs/heads/${ref}` });
+      return doctorScopes.branchScope(`refs/heads/${ref}`, d) === build.scope;
+    }), { numRuns: 2000, seed: 7 });
+  });
+
+  test('every scope a build writes reads back as its event: default branch, branch, git tag, pull request (property)', () => {
+    const event = fc.oneof(
+      fc.record({ kind: fc.constant('branch' as const), ref: arbitraryRef() }),
+      fc.record({ kind: fc.constant('tag' as const), ref: arbitraryRef() }),
+      fc.record({ kind: fc.constant('pr' as const), ref: arbitraryRef(), number: fc.integer({ min: 1, max: 999999 }) }),
+      fc.record({ kind: fc.constant('pipeline-pr' as const), ref: arbitraryRef() }),
+    );
+    fc.assert(fc.property(event, defaultBranch, fc.constantFrom('', '-amd64', '-arm64'), (e, d, arch) => {
+      const env: Record<string, string> = {
+        'branch': { CODEBUILD_WEBHOOK_TRIGGER: `branch/${e.ref}`, CODEBUILD_WEBHOOK_EVENT: 'PUSH', CODEBUILD_WEBHOOK_HEAD_REF: `refs/heads/${e.ref}` },
+        'tag': { CODEBUILD_WEBHOOK_TRIGGER: `tag/${e.ref}`, CODEBUILD_WEBHOOK_EVENT: 'PUSH', CODEBUILD_WEBHOOK_HEAD_REF: `refs/tags/${e.ref}` },
+        'pr': { CODEBUILD_WEBHOOK_TRIGGER: `pr/${(e as { number?: number }).number}`, CODEBUILD_WEBHOOK_EVENT: 'PULL_REQUEST_UPDATED', CODEBUILD_WEBHOOK_HEAD_REF: `refs/heads/${e.ref}` },
+        'pipeline-pr': { CIB_TRIGGER: 'pipeline', CIB_BRANCH: e.ref, CIB_PIPELINE_PULL_REQUEST: 'true' },
+      }[e.kind];
+      const build = modelBuild(project(d), env);
+      if (build.scope === '') return true; // no ref left: the build writes no cache
+      const parsed = doctorScopes.parseScope(build.scope + arch, doctorTags.branchToTag(d), arch !== '');
+      const kind = { 'branch': build.isDefault ? 'default-branch' : 'branch', 'tag': 'git-tag', 'pr': 'pull-request', 'pipeline-pr': 'pull-request-branch' }[e.kind];
+      expect(parsed).toMatchObject({ kind, scope: build.scope + arch, ...(arch ? { architecture: arch.slice(1) } : {}) });
+      if (e.kind === 'pr') expect(parsed!.pullRequest).toEqual(String((e as { number: number }).number));
+      if (parsed!.kind !== 'default-branch' && parsed!.kind !== 'pull-request' && !parsed!.lossy) expect(parsed!.name).toEqual(build.ref);
+      return true;
+    }), { numRuns: 2000, seed: 7 });
+  });
+});
+
 /** The cache repository's lifecycle policy text in a synthesized CachedImageBuild. */
-function synthesizedPolicy(props: { defaultBranch?: string; cacheRetention?: Duration } = {}): string {
+function synthesizedPolicy(props: { defaultBranch?: string; cacheRetention?: Duration; cache?: CacheStrategy } = {}): string {
   const stack = new Stack(new App(), 'TestStack', { env: { account: '123456789012', region: 'us-east-1' } });
   new CachedImageBuild(stack, 'Api', { repositoryName: 'api', ...props });
   const repos = Template.fromStack(stack).findResources('AWS::ECR::Repository', { Properties: { RepositoryName: 'api-cache' } });
@@ -69,6 +115,15 @@ describe("the doctor's model of the construct's cache lifecycle policy", () => {
     [{ cacheRetention: Duration.days(5) }, { cacheRetentionDays: 5 }],
   ])('is the policy the construct writes (props %j)', (props, model) => {
     expect(JSON.parse(synthesizedPolicy(props))).toEqual(JSON.parse(constructPolicy(model)));
+  });
+
+  test.each([
+    ['inline' as const, () => CacheStrategy.inline()],
+    ['buildah' as const, () => CacheStrategy.buildah()],
+    ['registry' as const, () => CacheStrategy.registry()],
+  ])('is the policy the construct writes for the %s strategy', (strategy, cache) => {
+    expect(JSON.parse(synthesizedPolicy({ cache: cache(), defaultBranch: 'release/2.x', cacheRetention: Duration.days(9) })))
+      .toEqual(JSON.parse(constructPolicy({ strategy, defaultBranchTag: 'release-2.x', cacheRetentionDays: 9 })));
   });
 
   test.each(['main', 'release/2.x', 'refs/heads/trunk'])('never expires the default-branch cache, as the doctor reads it (defaultBranch %j)', (defaultBranch) => {

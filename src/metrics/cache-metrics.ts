@@ -26,13 +26,15 @@ export function grantPutMetrics(scope: Construct, project: codebuild.IProject, n
 
 /** The project's cache metrics and what is built on them. */
 export class CacheMetrics {
-  constructor(private readonly namespace: string, private readonly project: codebuild.IProject) {}
+  /** `dimensions`: more dimensions than `ProjectName` (a multi-architecture build's `Platform`). */
+  constructor(private readonly namespace: string, private readonly project: codebuild.IProject,
+    private readonly dimensions: Record<string, string> = {}) {}
 
   public metric(metricName: string, statistic: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: this.namespace,
       metricName,
-      dimensionsMap: { [METRIC_DIMENSION]: this.project.projectName },
+      dimensionsMap: { [METRIC_DIMENSION]: this.project.projectName, ...this.dimensions },
       statistic,
       ...props,
     });

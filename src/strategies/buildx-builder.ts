@@ -58,6 +58,15 @@ export interface DockerContainerBuilderOptions {
  *
  * CodeBuild's Docker engine uses the classic image store, whose built-in `docker` driver refuses
  * to export a registry cache, so the default is a `docker-container` builder.
+ *
+ * @example
+ * // The BuildKit image from your own ECR repository instead of Docker Hub.
+ * const buildkit = ecr.Repository.fromRepositoryName(this, 'BuildKit', 'mirror/moby/buildkit');
+ * new CachedImageBuild(this, 'Api', {
+ *   cache: CacheStrategy.registry({
+ *     builder: BuildxBuilder.dockerContainer({ image: buildkit.repositoryUriForTag('v0.13.2') }),
+ *   }),
+ * });
  */
 export class BuildxBuilder {
   /** The BuildKit image used when none is given. */

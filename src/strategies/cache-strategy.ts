@@ -27,8 +27,22 @@ export interface BuildahCacheOptions {
 }
 
 /**
- * How the build reuses layers from earlier builds. Every CodeBuild build starts on a fresh host,
- * so the cache has to come from a registry.
+ * How the build reuses layers from earlier builds. A CodeBuild build cannot count on the layers
+ * of the previous one (its local Docker layer cache is best-effort and kept only on the same
+ * host for a short while), so the cache comes from a registry: the cache repository.
+ *
+ * @example
+ * // The default: BuildKit registry cache in a docker-container builder.
+ * new CachedImageBuild(this, 'Api', { cache: CacheStrategy.registry() });
+ *
+ * // A build image whose Docker has no buildx: inline cache with Docker's own builder.
+ * new CachedImageBuild(this, 'Legacy', {
+ *   cache: CacheStrategy.inline(),
+ *   buildImage: codebuild.LinuxBuildImage.STANDARD_5_0,
+ * });
+ *
+ * // Buildah, installed at build time.
+ * new CachedImageBuild(this, 'Daemonless', { cache: CacheStrategy.buildah({ install: true }) });
  */
 export abstract class CacheStrategy {
   /**

@@ -2,6 +2,8 @@
  * Command-line arguments of `cdk-cached-image-build-doctor`. Pure: no AWS, no I/O.
  */
 import { parseArgs } from 'node:util';
+import { STRATEGIES, StrategyName } from './layout';
+import { branchScope } from './scopes';
 import { ECR_REPOSITORY_NAME_PATTERN, branchToTag } from './tags';
 
 /** The program's name, as installed by the package's bin entry. */
@@ -23,6 +25,8 @@ Options:
   --region REGION           AWS region (default: AWS_REGION, or the region of your AWS profile)
   --branch BRANCH           also check the cache of this branch (a name or refs/heads/... ref)
   --default-branch BRANCH   the construct's defaultBranch (default: main)
+  --strategy NAME           the construct's cache strategy: registry, inline or buildah
+                            (default: detected from the cache repository's contents)
   --profile NAME            AWS profile to use (default: AWS_PROFILE, or the default chain)
   --recent-images N         how many of the newest tagged images of the application
                             repository to inspect for provenance indexes (1-100, default 20)
@@ -45,10 +49,13 @@ export interface DoctorOptions {
   readonly profile?: string;
   /** The branch to check, as given. */
   readonly branch?: string;
-  /** Its cache tag (branchToTag); empty when nothing usable is left (builds use the default branch's). */
+  /** Its cache scope (`br-<branch>`, or the default branch's); empty when the ref names nothing (builds write no cache). */
   readonly branchTag?: string;
   readonly defaultBranch: string;
+  /** The default branch's cache scope (its cache tag, mapped with branchToTag). */
   readonly defaultBranchTag: string;
+  /** The cache strategy, when given; otherwise detected from the cache repository. */
+  readonly strategy?: StrategyName;
   readonly recentImages: number;
   readonly maxAttempts: number;
   readonly json: boolean;
@@ -105,6 +112,7 @@ export function parseDoctorArgs(argv: readonly string[]): ParsedArgs {
         'region': { type: 'string' },
         'branch': { type: 'string' },
         'default-branch': { type: 'string' },
+        'strategy': { type: 'string' },
         'profile': { type: 'string' },
         'recent-images': { type: 'string' },
         'max-attempts': { type: 'string' },
@@ -152,6 +160,11 @@ export function parseDoctorArgs(argv: readonly string[]): ParsedArgs {
     return { kind: 'error', message: '--branch must not be empty' };
   }
 
+  const strategy = values.strategy;
+  if (strategy !== undefined && !STRATEGIES.includes(strategy as StrategyName)) {
+    return { kind: 'error', message: `--strategy must be one of ${STRATEGIES.join(', ')}; got '${strategy}'` };
+  }
+
   const recentImages = parseCount('--recent-images', values['recent-images'], 20, 100);
   if (typeof recentImages === 'string') return { kind: 'error', message: recentImages };
   const maxAttempts = parseCount('--max-attempts', values['max-attempts'], 5, 20);
@@ -168,9 +181,10 @@ export function parseDoctorArgs(argv: readonly string[]): ParsedArgs {
       region,
       profile: values.profile,
       branch: values.branch,
-      branchTag: values.branch === undefined ? undefined : branchToTag(values.branch),
+      branchTag: values.branch === undefined ? undefined : branchScope(values.branch, defaultBranch),
       defaultBranch,
       defaultBranchTag,
+      strategy: strategy as StrategyName | undefined,
       recentImages,
       maxAttempts,
       json: values.json ?? false,

@@ -115,14 +115,30 @@ export function describeRule(rule: LifecyclePolicyRule): string {
   return rule.description ? `rule ${rule.rulePriority} ("${rule.description}")` : `rule ${rule.rulePriority}`;
 }
 
+/** The rule that claims an image carrying `tags`: the first (by priority) whose selection picks it. */
+export function selectingRule(rules: readonly LifecyclePolicyRule[], tags: readonly string[]): LifecyclePolicyRule | undefined {
+  return [...rules].sort((a, b) => a.rulePriority - b.rulePriority).find((r) => ruleSelects(r, tags));
+}
+
+/**
+ * A count rule's fate, now: the rule expires the oldest of the images it claims beyond its count,
+ * so while it claims no more than that, none goes. `images` are the repository's images (their tags).
+ */
+export function countFateNow(
+  rules: readonly LifecyclePolicyRule[], fate: ImageFate, images: ReadonlyArray<readonly string[]>,
+): { kept: boolean; claimed: number } | undefined {
+  if (fate.kind !== 'count' || !fate.rule || fate.limit === undefined) return undefined;
+  const claimed = images.filter((tags) => selectingRule(rules, tags) === fate.rule).length;
+  return { kept: claimed <= fate.limit, claimed };
+}
+
 /**
  * What the policy does to an image in standard storage that carries `tags`: the first rule (by
  * priority) whose tag selection picks the image decides, since lower-priority rules cannot act
  * on an image a higher-priority rule selects.
  */
 export function imageFate(rules: readonly LifecyclePolicyRule[], tags: readonly string[]): ImageFate {
-  const sorted = [...rules].sort((a, b) => a.rulePriority - b.rulePriority);
-  const rule = sorted.find((r) => ruleSelects(r, tags));
+  const rule = selectingRule(rules, tags);
   if (!rule) {
     return { kind: 'kept', explanation: 'no lifecycle rule selects it' };
   }

@@ -55,9 +55,17 @@ export function renderHuman(report: DoctorReport): string {
     `  region            ${t.region}`,
     `  repository        ${t.repository}`,
     `  cache repository  ${t.cacheRepository}`,
-    `  default branch    ${t.defaultBranch} (cache tag ${t.defaultBranchTag})`,
   ];
-  if (t.branch !== undefined) lines.push(`  branch            ${t.branch} (cache tag ${t.branchTag || 'none: uses the default branch\'s'})`);
+  if (t.strategySource !== undefined) {
+    const how = { 'option': '--strategy', 'tags': 'detected from the tags', 'lifecycle-policy': 'detected from the lifecycle policy' }[t.strategySource];
+    lines.push(`  cache strategy    ${t.strategy ? `${t.strategy} (${how})` : 'unknown: pass --strategy'}`);
+  }
+  // Buildah's cache has no scopes.
+  const scopes = (scope: string) => (t.architectures.length ? t.architectures.map((a) => `${scope}-${a}`) : [scope]);
+  const scopeOf = (scope: string) => (t.strategy === 'buildah' ? 'shared step cache'
+    : `cache scope${t.architectures.length ? 's' : ''} ${scopes(scope).join(', ')}`);
+  lines.push(`  default branch    ${t.defaultBranch} (${scopeOf(t.defaultBranchTag)})`);
+  if (t.branch !== undefined) lines.push(`  branch            ${t.branch} (${t.branchTag ? scopeOf(t.branchTag) : 'no cache scope: reads the default branch\'s'})`);
   lines.push('');
   for (const check of report.checks) lines.push(...renderCheck(check));
   lines.push('');

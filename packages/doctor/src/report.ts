@@ -34,6 +34,12 @@ export interface DoctorTarget {
   readonly branchTag?: string;
   readonly defaultBranch: string;
   readonly defaultBranchTag: string;
+  /** The cache strategy checked (undefined: not given and not detected). */
+  readonly strategy?: string;
+  /** `option` (--strategy), `tags` or `lifecycle-policy` (detected), `none`. */
+  readonly strategySource?: string;
+  /** The architectures of per-architecture scopes (empty: single-architecture). */
+  readonly architectures: string[];
 }
 
 export interface DoctorReport {

@@ -17,6 +17,7 @@ describe('parseDoctorArgs', () => {
         branchTag: undefined,
         defaultBranch: 'main',
         defaultBranchTag: 'main',
+        strategy: undefined,
         recentImages: 20,
         maxAttempts: 5,
         json: false,
@@ -27,15 +28,16 @@ describe('parseDoctorArgs', () => {
   test('every option', () => {
     const parsed = parseDoctorArgs([
       ...REQUIRED, '--region', 'eu-west-2', '--branch', 'refs/heads/feature/Login page', '--default-branch', 'trunk',
-      '--profile', 'dev', '--recent-images', '100', '--max-attempts', '8', '--json',
+      '--profile', 'dev', '--recent-images', '100', '--max-attempts', '8', '--json', '--strategy', 'inline',
     ]);
     expect(parsed).toMatchObject({
       kind: 'run',
       options: {
         region: 'eu-west-2',
         branch: 'refs/heads/feature/Login page',
-        branchTag: 'feature-Login-page',
+        branchTag: 'br-feature-Login-page-hcdad2f61b69a',
         defaultBranch: 'trunk',
+        strategy: 'inline',
         defaultBranchTag: 'trunk',
         profile: 'dev',
         recentImages: 100,
@@ -82,6 +84,8 @@ describe('parseDoctorArgs', () => {
     [[...REQUIRED, '--recent-images', '0'], "--recent-images must be a whole number from 1 to 100; got '0'"],
     [[...REQUIRED, '--recent-images', '101'], "--recent-images must be a whole number from 1 to 100; got '101'"],
     [[...REQUIRED, '--max-attempts', 'many'], "--max-attempts must be a whole number from 1 to 20; got 'many'"],
+    [[...REQUIRED, '--strategy', 'kaniko'], "--strategy must be one of registry, inline, buildah; got 'kaniko'"],
+    [[...REQUIRED, '--strategy', 'Registry'], "--strategy must be one of registry, inline, buildah; got 'Registry'"],
   ])('%j is refused: %s', (argv, message) => {
     const parsed = parseDoctorArgs(argv);
     expect(parsed.kind).toEqual('error');

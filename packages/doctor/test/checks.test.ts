@@ -1,9 +1,9 @@
-import { BatchGetImageCommand, ECRClient } from '@aws-sdk/client-ecr';
-import { mockClient } from 'aws-sdk-client-mock';
+import { BatchGetImageCommand } from '@aws-sdk/client-ecr';
 import {
   CACHE_CONFIG,
   DOCKER_LIST,
   DOCKER_MANIFEST,
+  FEATURE_LOGIN,
   FakeRegistry,
   OCI_INDEX,
   accessDenied,
@@ -18,17 +18,10 @@ import {
   multiPlatformIndex,
   provenanceIndex,
 } from './fixtures';
-import { check, doctor } from './helpers';
+import { check, doctor, mockedEcr } from './helpers';
+import { scopeName } from '../src/scopes';
 
-const ecr = mockClient(ECRClient);
-
-beforeEach(() => {
-  ecr.reset();
-});
-
-afterAll(() => {
-  ecr.restore();
-});
+const ecr = mockedEcr();
 
 /** The healthy registry with the cache repository changed. */
 function withCache(change: (repo: FakeRegistry['repositories'][string]) => FakeRegistry['repositories'][string]): FakeRegistry {
@@ -118,14 +111,14 @@ describe('cache tags are mutable', () => {
 
   test('IMMUTABLE_WITH_EXCLUSION passes when the exclusion filters cover the cache tags', async () => {
     // WHEN
-    const report = await doctor(ecr, withCache((r) => ({ ...r, imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION', exclusionFilters: ['main', 'feature-*'] })),
+    const report = await doctor(ecr, withCache((r) => ({ ...r, imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION', exclusionFilters: ['main', 'br-*'] })),
       ['--branch', 'feature/login']);
 
     // THEN
     const c = check(report, 'cache-tag-mutability');
     expect(c.status).toEqual('pass');
-    expect(c.summary).toContain('make the cache tags main, feature-login mutable');
-    expect(c.details).toContain('exclusion filters (mutable tags): main, feature-*');
+    expect(c.summary).toContain(`make the cache tags main, ${FEATURE_LOGIN} mutable`);
+    expect(c.details).toContain('exclusion filters (mutable tags): main, br-*');
   });
 
   test('IMMUTABLE_WITH_EXCLUSION fails naming the cache tags no filter matches', async () => {
@@ -136,7 +129,7 @@ describe('cache tags are mutable', () => {
     // THEN
     const c = check(report, 'cache-tag-mutability');
     expect(c.status).toEqual('fail');
-    expect(c.summary).toContain('no exclusion filter matches the cache tag(s) feature-login');
+    expect(c.summary).toContain(`no exclusion filter matches the cache tag(s) ${FEATURE_LOGIN}`);
   });
 
   test('MUTABLE_WITH_EXCLUSION fails when a filter makes a cache tag immutable, passes otherwise', async () => {
@@ -159,12 +152,12 @@ describe('lifecycle rules keep the default-branch cache', () => {
     const c = check(report, 'cache-lifecycle');
     expect(c).toMatchObject({ status: 'pass', summary: 'no rule would expire the default-branch cache (main)' });
     expect(c.details[0]).toContain("rule 1 (\"Never expire the default branch cache (main)\") selects it by its exact tag 'main'");
-    expect(c.details[1]).toContain("branch cache tag feature-login: rule 3 (\"Expire other branches' caches 14 days after their last push\")");
+    expect(c.details[1]).toContain(`branch cache tag ${FEATURE_LOGIN}: rule 3 ("Expire other branches' caches 14 days after their last push")`);
   });
 
   test('no lifecycle policy (LifecyclePolicyNotFoundException) passes', async () => {
     const report = await doctor(ecr, withCache((r) => ({ ...r, lifecyclePolicyText: undefined })));
-    expect(check(report, 'cache-lifecycle')).toMatchObject({ status: 'pass', summary: 'no lifecycle policy: nothing expires the default-branch cache' });
+    expect(check(report, 'cache-lifecycle')).toMatchObject({ status: 'pass', summary: 'no lifecycle policy: nothing expires the default-branch cache (main)' });
   });
 
   test('an age rule over every image fails, saying when the cache goes', async () => {
@@ -206,12 +199,24 @@ describe('lifecycle rules keep the default-branch cache', () => {
     expect(c.details[0]).toContain('keeps only the 10 most recently pushed image(s) it selects');
   });
 
-  test('a prefix rule that matches the default tag fails (prefixes always match other tags too)', async () => {
+  test('a count rule that only the default tag matches keeps it while it selects few enough images (scopes of other refs start br-, pr-, tag-)', async () => {
     const registry = withCache((r) => ({
       ...r,
       lifecyclePolicyText: policy({ selection: { tagStatus: 'tagged', tagPrefixList: ['ma'], countType: 'imageCountMoreThan', countNumber: 3 } }),
     }));
     const report = await doctor(ecr, registry);
+    const c = check(report, 'cache-lifecycle');
+    expect(c.status).toEqual('pass');
+    expect(c.details[0]).toContain("rule 1 selects it (tagged prefixes [ma]) and keeps the 3 most recently pushed image(s) it selects; it selects 1 now, and no other scope's tag: none is expired yet");
+  });
+
+  test('a count rule that other scopes match too fails, whatever it selects now', async () => {
+    const registry = withCache((r) => ({
+      ...r,
+      lifecyclePolicyText: policy({ selection: { tagStatus: 'tagged', tagPatternList: ['*r*'], countType: 'imageCountMoreThan', countNumber: 50 } }),
+      images: [cacheImage('trunk', hoursAgo(2))],
+    }));
+    const report = await doctor(ecr, registry, ['--default-branch', 'trunk']);
     expect(check(report, 'cache-lifecycle').status).toEqual('fail');
   });
 
@@ -388,35 +393,36 @@ describe('branch cache manifest', () => {
     expect(check(report, 'branch-cache')).toMatchObject({ status: 'skip', summary: 'no --branch given' });
   });
 
-  test('the branch is mapped with branchToTag and its cache passes', async () => {
+  test('the branch is mapped to its scope br-<branch> (here hashed: / is no tag character) and its cache passes', async () => {
     const report = await doctor(ecr, healthyRegistry(), ['--branch', 'refs/heads/feature/login']);
     const c = check(report, 'branch-cache');
     expect(c.status).toEqual('pass');
-    expect(c.summary).toContain('tag feature-login holds a BuildKit cache manifest');
+    expect(FEATURE_LOGIN).toEqual('br-feature-login-hdf7c7aeb3560');
+    expect(c.summary).toContain(`tag ${FEATURE_LOGIN} holds a BuildKit cache manifest`);
     expect(c.details).toContain('size: 182.3 MiB');
   });
 
   test('a missing branch cache warns: only the default branch cache is imported', async () => {
-    const report = await doctor(ecr, healthyRegistry(), ['--branch', 'feature/payments']);
+    const report = await doctor(ecr, healthyRegistry(), ['--branch', 'payments']);
     const c = check(report, 'branch-cache');
     expect(c.status).toEqual('warn');
-    expect(c.summary).toEqual('no cache manifest at tag feature-payments: the branch\'s builds import only the default branch\'s cache (main)');
+    expect(c.summary).toEqual('no cache manifest at tag br-payments: the branch\'s builds import only the default branch\'s cache (main)');
   });
 
   test('a branch with the default branch tag is checked once', async () => {
     const report = await doctor(ecr, healthyRegistry(), ['--branch', 'refs/heads/main']);
-    expect(check(report, 'branch-cache')).toMatchObject({ status: 'skip', summary: "'refs/heads/main' uses the default branch's cache tag main (checked above)" });
+    expect(check(report, 'branch-cache')).toMatchObject({ status: 'skip', summary: "'refs/heads/main' is the default branch: its cache scope main is checked above" });
   });
 
-  test('a branch that maps to no tag uses the default branch cache', async () => {
-    const report = await doctor(ecr, healthyRegistry(), ['--branch', '...']);
-    expect(check(report, 'branch-cache').summary).toEqual("'...' maps to no usable tag: its builds use the default branch's cache tag main");
+  test('a ref with no name left names no branch: such a build writes no cache', async () => {
+    const report = await doctor(ecr, healthyRegistry(), ['--branch', 'refs/heads/']);
+    expect(check(report, 'branch-cache').summary).toEqual("'refs/heads/' names no branch: such a build writes no cache and reads the default branch's (main)");
   });
 
   test('a branch cache of the wrong type fails', async () => {
     const registry = withCache((r) => ({
       ...r,
-      images: [...(r.images ?? []), cacheImage('feature-x', hoursAgo(1), { mediaType: OCI_INDEX, manifest: cacheIndex('feature-x'), artifactMediaType: undefined })],
+      images: [...(r.images ?? []), cacheImage(scopeName('br-', 'feature/x'), hoursAgo(1), { mediaType: OCI_INDEX, manifest: cacheIndex('feature-x'), artifactMediaType: undefined })],
     }));
     const report = await doctor(ecr, registry, ['--branch', 'feature/x']);
     expect(check(report, 'branch-cache').status).toEqual('fail');

@@ -1,29 +1,21 @@
 import { readFileSync } from 'fs';
 import * as path from 'path';
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { mockClient } from 'aws-sdk-client-mock';
-import { brokenRegistry, healthyRegistry } from './fixtures';
-import { BASE_ARGS, runCli } from './helpers';
+import { FEATURE_LOGIN, brokenRegistry, healthyRegistry } from './fixtures';
+import { BASE_ARGS, mockedEcr, runCli } from './helpers';
 
-const ecr = mockClient(ECRClient);
-
-beforeEach(() => {
-  ecr.reset();
-});
-
-afterAll(() => {
-  ecr.restore();
-});
+const ecr = mockedEcr();
 
 const ARGS = [...BASE_ARGS, '--branch', 'feature/login'];
 const CHECK_IDS = [
   'app-repository',
   'cache-repository',
+  'cache-layout',
   'cache-tag-mutability',
   'cache-lifecycle',
   'cache-scan-on-push',
   'default-branch-cache',
   'branch-cache',
+  'cache-scopes',
   'app-provenance',
 ];
 
@@ -43,26 +35,29 @@ describe('the CLI entry point, ECR mocked', () => {
     // THEN
     expect(run.code).toEqual(0);
     expect(run.stderr).toEqual('');
-    expect(run.stdout.split('\n').slice(0, 6)).toEqual([
+    expect(run.stdout.split('\n').slice(0, 7)).toEqual([
       'cdk-cached-image-build-doctor',
       '  region            us-east-1',
       '  repository        api',
       '  cache repository  api-cache',
-      '  default branch    main (cache tag main)',
-      '  branch            feature/login (cache tag feature-login)',
+      '  cache strategy    registry (detected from the tags)',
+      '  default branch    main (cache scope main)',
+      `  branch            feature/login (cache scope ${FEATURE_LOGIN})`,
     ]);
     expect(verdicts(run.stdout)).toEqual([
       ['PASS', 'Application repository exists'],
       ['PASS', 'Cache repository exists'],
+      ['PASS', 'Cache layout'],
       ['PASS', 'Cache tags are mutable'],
       ['PASS', 'Lifecycle rules keep the default-branch cache'],
       ['PASS', 'Cache repository does not scan on push'],
       ['PASS', 'Default-branch cache (main)'],
       ['PASS', 'Branch cache (feature/login)'],
+      ['PASS', 'Cache scopes'],
       ['PASS', 'Application images are single manifests (no provenance index)'],
     ]);
     expect(run.stdout).toContain('      - pushed: 2026-03-10T07:00:00Z (5 hours ago)\n      - size: 179.0 MiB\n');
-    expect(run.stdout.trimEnd().split('\n').pop()).toEqual('Verdict: HEALTHY: no problem found (8 passed). Exit code 0.');
+    expect(run.stdout.trimEnd().split('\n').pop()).toEqual('Verdict: HEALTHY: no problem found (10 passed). Exit code 0.');
   });
 
   test('a broken setup: each problem has its verdict and a fix, exit code 1', async () => {
@@ -74,11 +69,13 @@ describe('the CLI entry point, ECR mocked', () => {
     expect(verdicts(run.stdout)).toEqual([
       ['PASS', 'Application repository exists'],
       ['PASS', 'Cache repository exists'],
+      ['PASS', 'Cache layout'],
       ['FAIL', 'Cache tags are mutable'],
       ['FAIL', 'Lifecycle rules keep the default-branch cache'],
       ['WARN', 'Cache repository does not scan on push'],
       ['FAIL', 'Default-branch cache (main)'],
       ['WARN', 'Branch cache (feature/login)'],
+      ['PASS', 'Cache scopes'],
       ['WARN', 'Application images are single manifests (no provenance index)'],
     ]);
     expect(run.stdout).toContain('      IMMUTABLE: a build cannot overwrite an existing immutable cache tag');
@@ -86,7 +83,7 @@ describe('the CLI entry point, ECR mocked', () => {
       '           `aws ecr put-image-tag-mutability --repository-name api-cache --image-tag-mutability MUTABLE`\n');
     expect(run.stdout).toContain('      tag main: the cache tag holds an OCI image index (application/vnd.oci.image.index.v1+json):');
     expect(run.stdout).toContain('AWS Lambda\n      rejects them');
-    expect(run.stdout.trimEnd().split('\n').pop()).toEqual('Verdict: PROBLEMS FOUND (3 failed, 3 warnings, 2 passed). Exit code 1.');
+    expect(run.stdout.trimEnd().split('\n').pop()).toEqual('Verdict: PROBLEMS FOUND (3 failed, 3 warnings, 4 passed). Exit code 1.');
   });
 
   test('--json: the report for scripts', async () => {
@@ -105,18 +102,21 @@ describe('the CLI entry point, ECR mocked', () => {
         repository: 'api',
         cacheRepository: 'api-cache',
         branch: 'feature/login',
-        branchTag: 'feature-login',
+        branchTag: FEATURE_LOGIN,
         defaultBranch: 'main',
         defaultBranchTag: 'main',
+        strategy: 'registry',
+        strategySource: 'tags',
+        architectures: [],
       },
-      counts: { pass: 2, warn: 3, fail: 3, error: 0, skip: 0 },
+      counts: { pass: 4, warn: 3, fail: 3, error: 0, skip: 0 },
     });
     expect(out.checks.map((c: { id: string }) => c.id)).toEqual(CHECK_IDS);
     for (const c of out.checks) {
       expect(Object.keys(c).sort()).toEqual(expect.arrayContaining(['details', 'id', 'status', 'summary', 'title']));
       expect(['pass', 'warn', 'fail', 'error', 'skip']).toContain(c.status);
     }
-    expect(out.checks[5]).toMatchObject({
+    expect(out.checks[6]).toMatchObject({
       id: 'default-branch-cache',
       status: 'fail',
       details: expect.arrayContaining(['manifest: OCI image index (application/vnd.oci.image.index.v1+json)', 'size: 30.5 MiB']),
@@ -126,7 +126,7 @@ describe('the CLI entry point, ECR mocked', () => {
   test('--json on a healthy setup: verdict healthy, exit code 0', async () => {
     const run = await runCli(ecr, healthyRegistry(), [...ARGS, '--json']);
     expect(run.code).toEqual(0);
-    expect(JSON.parse(run.stdout)).toMatchObject({ verdict: 'healthy', exitCode: 0, counts: { pass: 8 } });
+    expect(JSON.parse(run.stdout)).toMatchObject({ verdict: 'healthy', exitCode: 0, counts: { pass: 10 } });
   });
 
   test('--help prints the usage on stdout, exit code 0, and calls no AWS API', async () => {

@@ -1,18 +1,8 @@
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { mockClient } from 'aws-sdk-client-mock';
 import { accessDenied, healthyRegistry, noCredentials, throttled } from './fixtures';
-import { BASE_ARGS, check, doctor, runCli } from './helpers';
+import { BASE_ARGS, check, doctor, mockedEcr, runCli } from './helpers';
 import { main } from '../src/cli';
 
-const ecr = mockClient(ECRClient);
-
-beforeEach(() => {
-  ecr.reset();
-});
-
-afterAll(() => {
-  ecr.restore();
-});
+const ecr = mockedEcr();
 
 describe('errors that stop the doctor (exit 2)', () => {
   test('no credentials: says how to configure them', async () => {
@@ -98,7 +88,7 @@ describe('errors that stop one check (exit 2, the other checks still run)', () =
     expect(lifecycle.status).toEqual('error');
     expect(lifecycle.summary).toContain('could not check: access denied: the caller is not allowed ecr:GetLifecyclePolicy');
     expect(lifecycle.fix).toContain('allow ecr:GetLifecyclePolicy for the caller');
-    expect(out.checks.filter((c: { status: string }) => c.status === 'pass')).toHaveLength(6);
+    expect(out.checks.filter((c: { status: string }) => c.status === 'pass')).toHaveLength(8);
   });
 
   test('access denied on DescribeRepositories skips the checks that need the repository settings', async () => {
@@ -121,7 +111,7 @@ describe('errors that stop one check (exit 2, the other checks still run)', () =
 
     // THEN
     expect(run.code).toEqual(2);
-    expect(run.stdout).toContain('Verdict: COULD NOT CHECK EVERYTHING (1 could not be checked, 6 passed, 1 skipped). Exit code 2.');
+    expect(run.stdout).toContain('Verdict: COULD NOT CHECK EVERYTHING (1 could not be checked, 8 passed, 1 skipped). Exit code 2.');
     expect(json.checks.find((c: { id: string }) => c.id === 'app-provenance')).toMatchObject({
       status: 'error',
       summary: 'could not check: ECR throttled ecr:DescribeImages after 5 attempts (ThrottlingException: Rate exceeded). ' +

@@ -19,6 +19,7 @@ import {
 } from '@aws-sdk/client-ecr';
 import { AwsClientStub } from 'aws-sdk-client-mock';
 import { constructPolicy } from './construct-policy';
+import { scopeName } from '../src/scopes';
 
 export const ACCOUNT = '123456789012';
 export const REGION = 'us-east-1';
@@ -82,6 +83,8 @@ export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 export const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 export const CACHE_CONFIG = 'application/vnd.buildkit.cacheconfig.v0';
+export const OCI_IMAGE_CONFIG = 'application/vnd.oci.image.config.v1+json';
+export const DOCKER_IMAGE_CONFIG = 'application/vnd.docker.container.image.v1+json';
 
 function layer(seed: string, size: number, mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip') {
   return {
@@ -92,14 +95,19 @@ function layer(seed: string, size: number, mediaType = 'application/vnd.oci.imag
   };
 }
 
-/** What `--cache-to type=registry,mode=max,image-manifest=true,oci-mediatypes=true` pushes. */
-export function cacheManifest(seed: string, layers = 6): string {
+/** An OCI image manifest with `layers` layers of growing sizes, its config of the media type given. */
+function ociManifest(seed: string, config: { mediaType: string; size: number }, layers: number, size: { first: number; step: number }): string {
   return JSON.stringify({
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
-    config: { mediaType: CACHE_CONFIG, digest: digest(`${seed}-config`), size: 2876 },
-    layers: Array.from({ length: layers }, (_, i) => layer(`${seed}-${i}`, 3_623_807 + i * 1_000_003)),
+    config: { mediaType: config.mediaType, digest: digest(`${seed}-config`), size: config.size },
+    layers: Array.from({ length: layers }, (_, i) => layer(`${seed}-${i}`, size.first + i * size.step)),
   }, null, 2);
+}
+
+/** What `--cache-to type=registry,mode=max,image-manifest=true,oci-mediatypes=true` pushes. */
+export function cacheManifest(seed: string, layers = 6): string {
+  return ociManifest(seed, { mediaType: CACHE_CONFIG, size: 2876 }, layers, { first: 3_623_807, step: 1_000_003 });
 }
 
 /** What `--cache-to type=registry,mode=max,oci-mediatypes=true` (no image-manifest) produces: an index. */
@@ -123,6 +131,11 @@ export function dockerImageManifest(seed: string): string {
     config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: digest(`${seed}-config`), size: 7023 },
     layers: [layer(`${seed}-0`, 3_623_807, 'application/vnd.docker.image.rootfs.diff.tar.gzip')],
   }, null, 2);
+}
+
+/** An image as Buildah pushes it in its default format (OCI): each step's cache image too. */
+export function ociImageManifest(seed: string, layers = 1): string {
+  return ociManifest(seed, { mediaType: OCI_IMAGE_CONFIG, size: 1622 }, layers, { first: 2_097_152, step: 4096 });
 }
 
 /** What buildx pushes with provenance on (its default since 0.10): an index with an attestation manifest. */
@@ -344,29 +357,126 @@ export function appImage(tags: string[], pushedAt: Date, extra: Partial<FakeImag
   };
 }
 
-/** What a CachedImageBuild deploys, after a few builds of main and of feature/login. */
-export function healthyRegistry(): FakeRegistry {
+/** The application repository of a CachedImageBuild after a few builds of main. */
+function appRepository(): FakeRepository {
+  return {
+    imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION',
+    exclusionFilters: ['latest'],
+    scanOnPush: true,
+    images: [
+      appImage(['3f9c2d1', 'latest'], hoursAgo(5)),
+      appImage(['8a41b7e'], hoursAgo(30)),
+      appImage(['c02e5f9'], daysAgo(3)),
+    ],
+  };
+}
+
+/** A setup as the construct deploys it: the application repository, and a cache repository with `policy` and `images`. */
+function constructSetup(lifecyclePolicyText: string, images: FakeImage[]): FakeRegistry {
   return {
     repositories: {
-      'api': {
-        imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION',
-        exclusionFilters: ['latest'],
-        scanOnPush: true,
-        images: [
-          appImage(['3f9c2d1', 'latest'], hoursAgo(5)),
-          appImage(['8a41b7e'], hoursAgo(30)),
-          appImage(['c02e5f9'], daysAgo(3)),
-        ],
-      },
+      'api': appRepository(),
+      'api-cache': { imageTagMutability: 'MUTABLE', scanOnPush: false, lifecyclePolicyText, images },
+    },
+  };
+}
+
+/** The cache scope of the branch feature/login: `/` is no tag character, so it is mapped and hashed. */
+export const FEATURE_LOGIN = scopeName('br-', 'feature/login');
+
+/**
+ * What a CachedImageBuild deploys (registry strategy), after builds of main, of the branches
+ * feature/login and hotfix, of pull request 12 (policy push) and of the git tag v1.2.0.
+ */
+export function healthyRegistry(): FakeRegistry {
+  return constructSetup(CONSTRUCT_POLICY, [
+    cacheImage('main', hoursAgo(5)),
+    cacheImage(FEATURE_LOGIN, hoursAgo(1), { size: 191_203_774 }),
+    cacheImage('pr-12', hoursAgo(3), { size: 188_113_012 }),
+    cacheImage('tag-v1.2.0', daysAgo(2)),
+    cacheImage('br-hotfix', daysAgo(9)),
+    { ...cacheImage('old', hoursAgo(30)), tags: [] },
+  ]);
+}
+
+/** An image the inline strategy pushes to `<scope>-e<N>` (`docker push` of Docker 20.10: Docker media types). */
+export function inlineImage(tag: string, pushedAt: Date, extra: Partial<FakeImage> = {}): FakeImage {
+  return { ...appImage([tag], pushedAt), size: 64_225_117, lastPulledAt: hoursAgo(2), ...extra };
+}
+
+/** The inline strategy's cache repository after builds of main (8, then 3 steps executed) and feature/login. */
+export function inlineRegistry(): FakeRegistry {
+  return constructSetup(constructPolicy({ strategy: 'inline' }), [
+    inlineImage('main-e8', daysAgo(3)),
+    inlineImage('main-e3', hoursAgo(5)),
+    inlineImage(`${FEATURE_LOGIN}-e2`, hoursAgo(1)),
+    inlineImage('pr-12-e1', hoursAgo(4)),
+  ]);
+}
+
+/**
+ * The step tags of the e2e's Buildah rounds (test/fixtures/build-logs in the construct repository):
+ * a cold build pushed seven, a warm build with a changed step two.
+ */
+export const BUILDAH_COLD_KEYS = [
+  'b956768ffafaaecb750a46e1b7139ab0a19ace6f29f57d96909cc21d0a437cbd',
+  'f7ef71aef2913bac34f4b5d8a2f07ed61f1ed7e314ddae8dd1f8acd6c1157624',
+  '323d02cb01d0a2a16eb99eeab3402c0a8c3a7f245320ecd59b757b61c82c880f',
+  '39736f5fcc0c65f9dbe05241619d3062d80e97ef33383680fd6877438b59cbf0',
+  'fa0bdef0706a354f9949d6de5d1dc2101390b9246bd0b4c185fe14629257793e',
+  '36f04ba2bb95b75171ae35f01fa4d6e838690815089794b89a1e368bb06457ba',
+  '57dabe1d555fdcf0a3e1eaa2e648fe6071ea8dc518f7e54c40d7f8044c000f10',
+];
+export const BUILDAH_WARM_KEYS = [
+  'b84faff439b3fbf7e69c1e781ba820e1dc13a85b55b5d344219bf773d631ba32',
+  '3caca02a4fb9d20b3b0074b3eef8dcb3e80dccf3d48b22ad46ce0618da657d26',
+];
+
+/** A step cache image Buildah pushes (`--cache-to`), at its cache key. */
+export function stepImage(key: string, pushedAt: Date, extra: Partial<FakeImage> = {}): FakeImage {
+  const manifest = ociImageManifest(key);
+  return appImage([key], pushedAt, { manifest, size: 2_131_577, mediaType: OCI_MANIFEST, artifactMediaType: OCI_IMAGE_CONFIG, ...extra });
+}
+
+/** The Buildah strategy's cache repository after a cold and a warm build. */
+export function buildahRegistry(): FakeRegistry {
+  return constructSetup(constructPolicy({ strategy: 'buildah' }), [
+    ...BUILDAH_COLD_KEYS.map((k, i) => stepImage(k, ago(2 * 24 * 3_600_000 + i * 60_000))),
+    ...BUILDAH_WARM_KEYS.map((k, i) => stepImage(k, ago(5 * 3_600_000 + i * 60_000))),
+  ]);
+}
+
+/**
+ * Per-architecture scopes (#12): the registry strategy's cache tags `<scope>-amd64` and
+ * `<scope>-arm64`. The policy keeps each architecture's default-branch cache by its exact tag (the
+ * construct's rules for #12 are not written yet: this is the doctor's expectation of them).
+ */
+export function multiArchRegistry(): FakeRegistry {
+  const rules = JSON.parse(CONSTRUCT_POLICY).rules;
+  const keep = (tag: string, rulePriority: number) => ({
+    ...rules[0],
+    rulePriority,
+    description: `Never expire the default branch cache (${tag})`,
+    selection: { ...rules[0].selection, tagPatternList: [tag] },
+  });
+  const policyText = JSON.stringify({ rules: [keep('main-amd64', 1), keep('main-arm64', 2), ...rules.slice(1).map((r: object, i: number) => ({ ...r, rulePriority: 3 + i }))] });
+  return constructSetup(policyText, [
+    cacheImage('main-amd64', hoursAgo(5)),
+    cacheImage('main-arm64', hoursAgo(5)),
+    cacheImage(`${FEATURE_LOGIN}-amd64`, hoursAgo(1)),
+    cacheImage('pr-12-arm64', hoursAgo(2)),
+  ]);
+}
+
+/** A cache repository used first with the registry strategy, then with Buildah: the layout is ambiguous. */
+export function mixedRegistry(): FakeRegistry {
+  const buildah = buildahRegistry().repositories['api-cache'];
+  return {
+    repositories: {
+      'api': appRepository(),
       'api-cache': {
-        imageTagMutability: 'MUTABLE',
-        scanOnPush: false,
-        lifecyclePolicyText: CONSTRUCT_POLICY,
-        images: [
-          cacheImage('main', hoursAgo(5)),
-          cacheImage('feature-login', hoursAgo(1), { size: 191_203_774 }),
-          { ...cacheImage('old', hoursAgo(30)), tags: [] },
-        ],
+        ...buildah,
+        images: [...buildah.images!, cacheImage('main', daysAgo(10)), cacheImage(FEATURE_LOGIN, daysAgo(12))],
       },
     },
   };

@@ -2,12 +2,35 @@
  * Runs the doctor against the fake registry of fixtures.ts.
  */
 import { ECRClient } from '@aws-sdk/client-ecr';
-import { AwsClientStub } from 'aws-sdk-client-mock';
-import { FakeRegistry, NOW, REGION, serve } from './fixtures';
+import { AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import {
+  FakeRegistry,
+  NOW,
+  REGION,
+  brokenRegistry,
+  buildahRegistry,
+  healthyRegistry,
+  inlineRegistry,
+  mixedRegistry,
+  multiArchRegistry,
+  serve,
+} from './fixtures';
 import { DoctorOptions, PROGRAM, parseDoctorArgs } from '../src/args';
 import { runDoctor } from '../src/checks';
 import { main } from '../src/cli';
 import { CheckResult, DoctorReport } from '../src/report';
+
+/** The mocked ECR client of a test file: reset before each test, restored after the file. */
+export function mockedEcr(): AwsClientStub<ECRClient> {
+  const ecr = mockClient(ECRClient);
+  beforeEach(() => {
+    ecr.reset();
+  });
+  afterAll(() => {
+    ecr.restore();
+  });
+  return ecr;
+}
 
 export const BASE_ARGS = ['--repository', 'api', '--cache-repository', 'api-cache', '--region', REGION];
 
@@ -59,6 +82,22 @@ export async function runCli(mock: AwsClientStub<ECRClient> | undefined, registr
 
 /** The example arguments of the README's example output. */
 export const EXAMPLE_ARGS = ['--repository', 'api', '--cache-repository', 'api-cache', '--region', 'us-east-1', '--branch', 'feature/login'];
+
+/** The README's example runs: a setup of fixtures.ts, and the arguments. */
+export interface Example {
+  readonly name: string;
+  readonly registry: () => FakeRegistry;
+  readonly args: string[];
+}
+
+export const EXAMPLES: Example[] = [
+  { name: 'registry strategy, healthy', registry: healthyRegistry, args: EXAMPLE_ARGS },
+  { name: 'registry strategy, broken', registry: brokenRegistry, args: EXAMPLE_ARGS },
+  { name: 'inline strategy', registry: inlineRegistry, args: EXAMPLE_ARGS },
+  { name: 'buildah strategy', registry: buildahRegistry, args: EXAMPLE_ARGS },
+  { name: 'per-architecture scopes', registry: multiArchRegistry, args: [...EXAMPLE_ARGS.slice(0, 6), '--strategy', 'registry'] },
+  { name: 'ambiguous contents', registry: mixedRegistry, args: EXAMPLE_ARGS.slice(0, 6) },
+];
 
 /** A run as a terminal shows it: the command, its output, its exit code (the README's example output). */
 export function transcript(args: string[], run: CliRun): string {

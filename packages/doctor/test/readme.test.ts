@@ -1,20 +1,9 @@
 import { readFileSync } from 'fs';
 import * as path from 'path';
-import { ECRClient } from '@aws-sdk/client-ecr';
-import { mockClient } from 'aws-sdk-client-mock';
-import { brokenRegistry, healthyRegistry } from './fixtures';
-import { EXAMPLE_ARGS, runCli, transcript } from './helpers';
+import { EXAMPLES, mockedEcr, runCli, transcript } from './helpers';
 import { USAGE } from '../src/args';
 
-const ecr = mockClient(ECRClient);
-
-beforeEach(() => {
-  ecr.reset();
-});
-
-afterAll(() => {
-  ecr.restore();
-});
+const ecr = mockedEcr();
 
 /** The `text` code blocks of a `## ` section of the package's README. */
 function textBlocks(heading: string): string[] {
@@ -31,13 +20,22 @@ describe('the README', () => {
     expect(textBlocks('Usage')).toEqual([run.stdout]);
   });
 
-  test('example output is what the CLI prints for the healthy and the broken setup', async () => {
+  test('example output is what the CLI prints for each example setup, in order', async () => {
     // WHEN
-    const healthy = transcript(EXAMPLE_ARGS, await runCli(ecr, healthyRegistry(), EXAMPLE_ARGS));
-    ecr.reset();
-    const broken = transcript(EXAMPLE_ARGS, await runCli(ecr, brokenRegistry(), EXAMPLE_ARGS));
+    const transcripts: string[] = [];
+    for (const example of EXAMPLES) {
+      ecr.reset();
+      transcripts.push(transcript(example.args, await runCli(ecr, example.registry(), example.args)));
+    }
 
     // THEN
-    expect(textBlocks('Example output')).toEqual([healthy, broken]);
+    expect(textBlocks('Example output')).toEqual(transcripts);
+  });
+
+  test('each example is introduced by its name', () => {
+    const readme = readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    const section = readme.split('\n## Example output\n')[1].split('\n## ')[0];
+    const intros = [...section.matchAll(/^### (.*)$/gm)].map((m) => m[1]);
+    expect(intros).toEqual(EXAMPLES.map((e) => e.name[0].toUpperCase() + e.name.slice(1)));
   });
 });

@@ -280,6 +280,7 @@ deb [signed-by=$KEYRING] $sec bookworm-security main"
     fetch_private "$PKG/apt-docker20" "$D20" "$sources" docker.io
     changed=1
   fi
+  ensure_arm64_packages "$mirror"
   # the BuildKit image: rebuilt only when buildkit-image.sh or its lock file changed
   stamp=$(cat "$PKG/buildkit/stamp" 2>/dev/null || true)
   E2E_ROOT=$E2E_ROOT E2E_APT_MIRROR=$mirror bash "$BUILDKIT_SH" ensure
@@ -419,6 +420,69 @@ push_base() {  # $1 = daemon to build it with
   base_pushed || die "base image push to $REGISTRY failed"
 }
 
+# ------------------------------------------------------------------ linux/arm64 (issue 12)
+# Debian's arm64 busybox-static (the arm64 base image) and qemu-user-static (qemu-aarch64-static, to
+# run arm64 RUN steps on this amd64 host through binfmt_misc), downloaded and unpacked privately.
+ARM64=$PKG/apt-arm64
+QEMU_AARCH64=$ARM64/root-qemu/usr/bin/qemu-aarch64-static
+BINFMT=/proc/sys/fs/binfmt_misc
+BINFMT_NAME=cib-e2e-aarch64
+ensure_arm64_packages() {  # $1 = mirror
+  local d=$ARM64 opts f
+  [ -x "$QEMU_AARCH64" ] && [ -x "$ARM64/root-busybox/bin/busybox" ] && return 0
+  log "downloading busybox-static:arm64 and qemu-user-static from Debian 12 ($1)"
+  rm -rf "$d"; mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/debs" "$d/root-qemu" "$d/root-busybox"
+  printf 'deb [arch=amd64,arm64 signed-by=%s] %s bookworm main\n' "$KEYRING" "$1" >"$d/sources.list"
+  opts=(-q -o "Dir::Etc::sourcelist=$d/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$d/lists"
+    -o "Dir::Cache=$d/cache" -o Dir::Etc::preferencesparts=- -o APT::Sandbox::User=root
+    -o APT::Architectures::=amd64 -o APT::Architectures::=arm64)
+  apt-get "${opts[@]}" update >"$d/update.log" 2>&1 || { tail -20 "$d/update.log" >&2; die "private apt-get update (arm64) failed"; }
+  (cd "$d/debs" && apt-get "${opts[@]}" download busybox-static:arm64 qemu-user-static) >"$d/download.log" 2>&1 ||
+    { tail -20 "$d/download.log" >&2; die "apt-get download busybox-static:arm64 qemu-user-static failed"; }
+  for f in "$d"/debs/*.deb; do
+    # shellcheck disable=SC2016 # dpkg-deb's own ${field} syntax
+    dpkg-deb -W --showformat='${Package}:${Architecture}=${Version}\n' "$f" >>"$d/debs.txt"
+  done
+  dpkg -x "$d"/debs/busybox-static_*_arm64.deb "$d/root-busybox"
+  dpkg -x "$d"/debs/qemu-user-static_*.deb "$d/root-qemu"
+  rm -rf "$d/lists" "$d/cache"
+}
+
+# Registers qemu-aarch64-static for arm64 ELF binaries (flag F: the kernel opens the interpreter now,
+# so it works inside containers; flag P: argv[0] is kept, which busybox needs to pick its applet). Prints yes or no (the kernel refused: arm64 RUN steps cannot run).
+arm64_emulation() {
+  local magic mask
+  if [ -e "$BINFMT/$BINFMT_NAME" ] || [ -e "$BINFMT/qemu-aarch64" ]; then echo yes; return; fi
+  [ -w "$BINFMT/register" ] || mount -t binfmt_misc binfmt_misc "$BINFMT" 2>/dev/null || true
+  magic='\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
+  mask='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
+  if printf ':%s:M::%s:%s:%s:PF\n' "$BINFMT_NAME" "$magic" "$mask" "$QEMU_AARCH64" >"$BINFMT/register" 2>/dev/null; then echo yes; else echo no; fi
+}
+
+manifest_pushed() {  # $1 = repository, $2 = tag
+  curl -fsS -o /dev/null --max-time 5 -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+    -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$REGISTRY/v2/$1/manifests/$2" 2>/dev/null
+}
+# base-arm64:1 (busybox for arm64, imported with --platform linux/arm64) and base-multi:1, the
+# image index of base:1 and base-arm64:1 that the multi-architecture sample app builds FROM.
+push_arm64_base() {  # $1 = daemon
+  local d=$1 r=$E2E_ROOT/base-rootfs-arm64 a
+  manifest_pushed base-multi 1 && return 0
+  rm -rf "$r"; mkdir -p "$r/bin" "$r/etc" "$r/tmp" "$r/root"
+  chmod 1777 "$r/tmp"
+  cp "$ARM64/root-busybox/bin/busybox" "$r/bin/busybox"
+  for a in "${BASE_APPLETS[@]}"; do ln -s busybox "$r/bin/$a"; done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$r/etc/passwd"
+  echo 'root:x:0:' >"$r/etc/group"
+  tar --numeric-owner --owner=0 --group=0 -C "$r" -c . |
+    dk "$d" import --platform linux/arm64 -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$REGISTRY/base-arm64:1" >/dev/null
+  dk "$d" push -q "$REGISTRY/base-arm64:1" >/dev/null
+  dk "$d" image rm "$REGISTRY/base-arm64:1" >/dev/null
+  DOCKER_CONFIG=$DOCKER_CONFIG_DIR dk "$d" buildx imagetools create --tag "$REGISTRY/base-multi:1" "$REGISTRY/base:1" "$REGISTRY/base-arm64:1" >/dev/null 2>&1 ||
+    die "could not create the image index $REGISTRY/base-multi:1"
+  manifest_pushed base-multi 1 || die "base-multi:1 push to $REGISTRY failed"
+}
+
 cmd_up() {
   need_root
   local t0 name daemons=()
@@ -431,6 +495,8 @@ cmd_up() {
   for name in "${daemons[@]}"; do start_daemon "$name"; done
   wait_ready "${daemons[@]}"
   push_base "${daemons[0]}"
+  push_arm64_base "${daemons[0]}"
+  log "arm64 emulation (binfmt_misc, qemu-aarch64-static): $(arm64_emulation)"
   [ -s "$PKG/buildkit/image/digest" ] || die "no BuildKit image: run 'env.sh install' first"
   log "BuildKit image $(E2E_ROOT=$E2E_ROOT bash "$BUILDKIT_SH" push "$REGISTRY")"
   log "up in $(since "$t0")s: registry $REGISTRY, daemons ${daemons[*]} (eval \"\$(bash $0 vars)\")"
@@ -588,6 +654,7 @@ cmd_vars() {
   printf 'export DOCKER_HOST_CLASSIC2=%q\n' "unix://$(sock classic2)"
   if [ -s "$PKG/buildkit/image/digest" ]; then printf 'export BUILDKIT_IMAGE=%q\n' "$(E2E_ROOT=$E2E_ROOT bash "$BUILDKIT_SH" ref "$REGISTRY")"; fi
   printf 'export DOCKER_HOST_D20=%q\n' "unix://$(sock d20)"
+  if [ -e "$BINFMT/$BINFMT_NAME" ] || [ -e "$BINFMT/qemu-aarch64" ]; then echo 'export E2E_ARM64_EMULATION=yes'; else echo 'export E2E_ARM64_EMULATION=no'; fi
 }
 
 usage() {

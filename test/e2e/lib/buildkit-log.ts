@@ -27,7 +27,8 @@ export interface StepRecord {
   readonly markers: string[];
 }
 
-const STEP_LINE = /^#(\d+) \[(?:([^\]]*?) )?(\d+)\/(\d+)\] (.*)$/;
+/** A step label: `[stage? n/m]`, the number padded to the width of m (`[stage-1  7/13]`): the padding is not part of the stage name. */
+const STEP_LINE = /^#(\d+) \[(?:([^\]]*?) +)?(\d+)\/(\d+)\] (.*)$/;
 /** A layer being downloaded or unpacked. */
 const LAYER_LINE = /^#\d+ (?:(?:extracting|pulling) sha256:[0-9a-f]{64}\b.*|sha256:[0-9a-f]{64} .*)$/;
 /**

@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { App, Stack, aws_ecr_assets as ecr_assets, aws_secretsmanager as secretsmanager } from 'aws-cdk-lib';
+import { App, Stack, aws_codebuild as codebuild, aws_ecr_assets as ecr_assets, aws_secretsmanager as secretsmanager } from 'aws-cdk-lib';
 import { RepositorySettings } from './ecr-proxy';
 import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild } from '../../../src';
 
@@ -40,6 +40,10 @@ export interface BuildDefinition {
   readonly rebuildExistingImages?: boolean;
   /** `reproducibleTimestamps` of the construct. */
   readonly reproducibleTimestamps?: boolean;
+  /** A standalone multi-architecture build (issue 12): `platforms` linux/amd64 and linux/arm64, a GitHub source starting batch builds. */
+  readonly multiArch?: boolean;
+  /** The BASE_IMAGE build argument, when not the harness's base image (an image index for `multiArch`). */
+  readonly baseImage?: string;
 }
 
 /**
@@ -78,7 +82,11 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
       rebuildExistingImages: def.rebuildExistingImages,
       reproducibleTimestamps: def.reproducibleTimestamps,
       networkMode: ecr_assets.NetworkMode.NONE,
-      buildArgs: { BASE_IMAGE: baseImage },
+      buildArgs: { BASE_IMAGE: def.baseImage ?? baseImage },
+      ...(def.multiArch ? {
+        platforms: [ecr_assets.Platform.LINUX_AMD64, ecr_assets.Platform.LINUX_ARM64],
+        source: codebuild.Source.gitHub({ owner: 'e2e', repo: 'sample-app', webhook: true, webhookTriggersBatchBuild: true }),
+      } : {}),
       buildSecrets: def.secret
         ? { api_token: BuildSecret.fromSecretsManager(secretsmanager.Secret.fromSecretNameV2(stack, `${id}Token`, 'e2e/api-token')) }
         : undefined,
