@@ -217,6 +217,31 @@ export interface CachedImageBuildProps extends CacheMetricsProps {
   readonly provenance?: boolean;
 
   /**
+   * Build and push even when the image of the commit already exists. By default a build first
+   * looks its commit tag (or, for a git tag build, the git tag) up in the application repository
+   * and, when that image exists, builds nothing: it moves the other tags of the build (such as
+   * `latest`) to the existing image and exports its digest, so that a retry, a re-run of an older
+   * commit or a merge of a commit a branch built already succeeds. With `true` the build always
+   * runs, and ECR refuses the push of a commit tag that exists (tag immutability): the build then
+   * fails with a message naming this prop. See docs/re-runs.md.
+   *
+   * @default false
+   */
+  readonly rebuildExistingImages?: boolean;
+
+  /**
+   * Reproducible timestamps: set `SOURCE_DATE_EPOCH` to the commit's time (read from the source's
+   * git metadata; a source without it, such as a CodePipeline zip artifact, keeps the build time
+   * and the build log says so), which buildx passes to BuildKit for the image's config and history,
+   * and, with the registry strategy, rewrite the layers' file timestamps to it (BuildKit 0.13+
+   * `rewrite-timestamp`, which costs export time: the layers are rewritten). What it gives per
+   * strategy is measured in docs/re-runs.md.
+   *
+   * @default false
+   */
+  readonly reproducibleTimestamps?: boolean;
+
+  /**
    * Container name written to `imagedefinitions.json` for the ECS deploy action.
    * Must match the container in your task definition.
    *

@@ -337,6 +337,8 @@ function buildScriptOptions(options: ResolvedOptions, repository: ecr.IRepositor
     pullRequests: options.pullRequests,
     imageTags: options.imageTags,
     provenance: options.provenance,
+    rebuildExistingImages: options.rebuildExistingImages,
+    reproducibleTimestamps: options.reproducibleTimestamps,
     metricsNamespace: options.metricsNamespace,
     secretIds: options.secretIds,
     dockerHubLogin: options.dockerHubLogin !== undefined,

@@ -1,6 +1,7 @@
 import { App, Duration, Stack, aws_cloudwatch as cloudwatch } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { CacheStrategy, CachedImageBuild, CachedImageBuildProps } from '../src';
+import { unguarded } from './helpers/build-script';
 
 function create(props: CachedImageBuildProps = {}): { stack: Stack; build: CachedImageBuild } {
   const stack = new Stack(new App(), 'TestStack', { env: { account: '123456789012', region: 'us-east-1' } });
@@ -14,7 +15,7 @@ function projectOf(template: Template): [string, any] {
 
 function commands(template: Template): string[] {
   const spec = JSON.parse(projectOf(template)[1].Properties.Source.BuildSpec);
-  return Object.values<any>(spec.phases).flatMap((p) => p.commands);
+  return Object.values<any>(spec.phases).flatMap((p) => p.commands).map(unguarded);
 }
 
 function envOf(template: Template): Record<string, any> {

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { BuildxBuilder, CacheStrategy } from '../src';
-import { allCommands, buildCommand, markedOptions, runCommands } from './helpers/build-script';
+import { allCommands, buildCommand, markedOptions, runCommands, unguardedPhases } from './helpers/build-script';
 import { renderBuildScript } from '../src/script/build-script';
 import { toBuildSpecObject } from '../src/script/buildspec';
 
@@ -25,7 +25,7 @@ describe('registry cache strategy', () => {
 
     // THEN
     expect(buildCommand(script)).toContain('if [ -n "$CIB_CACHE_TO" ]; then CIB_CACHE+=(--cache-to "$CIB_CACHE_TO"); fi;');
-    const cacheTo = script.phases.pre_build.find((c) => c.startsWith('CIB_CACHE_TO='))!;
+    const cacheTo = unguardedPhases(script).pre_build.find((c) => c.startsWith('CIB_CACHE_TO='))!;
     const r = runCommands([cacheTo, 'printf "[%s]" "$CIB_CACHE_TO"'], { CIB_CACHE_REPOSITORY_URI: 'r', CIB_CACHE_WRITE_SCOPE: 'br-x' });
     expect(r.stdout).toEqual('[type=registry,ref=r:br-x,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true]');
     expect(runCommands([cacheTo, 'printf "[%s]" "$CIB_CACHE_TO"'], { CIB_CACHE_REPOSITORY_URI: 'r', CIB_CACHE_WRITE_SCOPE: '' }).stdout).toEqual('[]');
@@ -36,9 +36,9 @@ describe('registry cache strategy', () => {
     const script = renderBuildScript(markedOptions());
 
     // THEN
-    expect(buildCommand(script)).toContain('CIB_OUTPUT=(); if [ "$CIB_PUSH" = true ]; then CIB_OUTPUT=(--push); fi;');
+    expect(buildCommand(script)).toContain('CIB_OUTPUT=(); if [ "$CIB_PUSH" = true ]; then CIB_OUTPUT=(--push);');
     expect(buildCommand(script)).toMatch(/"\$\{CIB_OUTPUT\[@\]\}" .*--metadata-file "\$CIB_METADATA_FILE"/);
-    expect(script.phases.build.some((c) => c.startsWith('export IMAGE_DIGEST='))).toBe(true);
+    expect(unguardedPhases(script).build.some((c) => c.startsWith('export IMAGE_DIGEST='))).toBe(true);
   });
 
   test('sets the cache repository variables', () => {
@@ -63,7 +63,7 @@ describe('registry cache strategy', () => {
     // THEN
     expect(script.environment.CIB_BUILDER_IMAGE).toEqual(BuildxBuilder.DEFAULT_BUILDKIT_IMAGE);
     expect(BuildxBuilder.DEFAULT_BUILDKIT_IMAGE).toMatch(/^moby\/buildkit:v\d+\.\d+\.\d+@sha256:[0-9a-f]{64}$/);
-    const create = script.phases.pre_build.filter((c) => c.includes('docker buildx create'));
+    const create = unguardedPhases(script).pre_build.filter((c) => c.includes('docker buildx create'));
     expect(create).toHaveLength(1);
     expect(create[0]).toContain('--driver docker-container');
     expect(create[0]).toContain('--driver-opt "image=$CIB_BUILDER_IMAGE"');
@@ -73,7 +73,7 @@ describe('registry cache strategy', () => {
 
   test('names the builder after the build, so that a stale builder of an earlier build never collides, in bash', () => {
     const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry() }));
-    const naming = script.phases.pre_build.find((c) => c.includes('CIB_BUILDER="cib-'))!;
+    const naming = unguardedPhases(script).pre_build.find((c) => c.includes('CIB_BUILDER="cib-'))!;
     const r = runCommands([naming, 'printf "%s" "$CIB_BUILDER"'], { CODEBUILD_BUILD_ID: 'my-project:0f1e2d3c-aaaa-bbbb-cccc-123456789abc' });
     expect(r.stdout).toEqual('cib-0f1e2d3c-aaaa-bbbb-cccc-123456789abc');
   });
@@ -88,7 +88,7 @@ describe('registry cache strategy', () => {
   ])('when the builder cannot start, %s, in bash, after what docker said', (_name, options, status, message, builder, cacheTo) => {
     // GIVEN: docker buildx create fails, as when the image cannot be pulled
     const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer(options) }) }));
-    const commands = script.phases.pre_build.filter((c) => c.startsWith('CIB_CACHE_TO=') || c.includes('CIB_BUILDER="cib-') || c.startsWith('if CIB_CREATE_OUTPUT='));
+    const commands = unguardedPhases(script).pre_build.filter((c) => c.startsWith('CIB_CACHE_TO=') || c.includes('CIB_BUILDER="cib-') || c.startsWith('if CIB_CREATE_OUTPUT='));
     expect(commands).toHaveLength(3);
 
     // WHEN
@@ -118,7 +118,7 @@ describe('registry cache strategy', () => {
     const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.registry() }));
 
     // THEN
-    const create = script.phases.pre_build.filter((c) => c.includes('docker buildx create'));
+    const create = unguardedPhases(script).pre_build.filter((c) => c.includes('docker buildx create'));
     expect(create[0]).not.toMatch(/network=|--config|--buildkitd-config/);
     expect(allCommands(script).filter((c) => c.includes('CIB_BUILDKITD_CONFIG'))).toEqual([]);
     expect(script.environment).not.toHaveProperty('CIB_BUILDER_NETWORK');
@@ -137,7 +137,7 @@ describe('registry cache strategy', () => {
     // THEN
     expect(script.environment.CIB_BUILDER_NETWORK).toEqual('host');
     expect(script.environment.CIB_BUILDKITD_CONFIG).toEqual(buildkitdConfig);
-    const pre = script.phases.pre_build;
+    const pre = unguardedPhases(script).pre_build;
     const create = pre.findIndex((c) => c.includes('docker buildx create'));
     const write = pre.findIndex((c) => c.startsWith('CIB_BUILDKITD_CONFIG_FILE='));
     expect(write).toBeGreaterThanOrEqual(0);
@@ -153,7 +153,7 @@ describe('registry cache strategy', () => {
     const script = renderBuildScript(markedOptions({
       strategy: CacheStrategy.registry({ builder: BuildxBuilder.dockerContainer({ buildkitdConfig }) }),
     }));
-    const write = script.phases.pre_build.filter((c) => c.startsWith('CIB_BUILDKITD_CONFIG_FILE='));
+    const write = unguardedPhases(script).pre_build.filter((c) => c.startsWith('CIB_BUILDKITD_CONFIG_FILE='));
     expect(write).toHaveLength(1);
 
     // WHEN
@@ -202,8 +202,8 @@ describe('no cache strategy', () => {
 
 describe('inline cache strategy', () => {
   const script = renderBuildScript(markedOptions({ strategy: CacheStrategy.inline() }));
-  const build = script.phases.build;
-  const pre = script.phases.pre_build;
+  const build = unguardedPhases(script).build;
+  const pre = unguardedPhases(script).pre_build;
 
   test('builds with the default builder and BUILDKIT_INLINE_CACHE=1, without buildx', () => {
     // THEN
@@ -224,8 +224,8 @@ describe('inline cache strategy', () => {
 
   test('pushes every image tag, then the cache tag keyed by the number of executed steps, tolerating a failed cache push', () => {
     // THEN
-    const push = build.find((c) => c.startsWith('if [ "$CIB_PUSH" = true ]; then s=0;'))!;
-    expect(push).toContain('docker push "$CIB_IMAGE_REPOSITORY_URI:$t" || s=1');
+    const push = build.find((c) => c.startsWith('if [ "$CIB_PUSH" = true ]; then set -o pipefail; s=0;'))!;
+    expect(push).toContain('docker push "$CIB_IMAGE_REPOSITORY_URI:$t" 2>&1 | tee -a "$CIB_PUSH_LOG" || s=1');
     const cachePush = build.find((c) => c.includes('CIB_INLINE_TAG='))!;
     expect(cachePush).toContain('CIB_INLINE_TAG="$CIB_CACHE_WRITE_SCOPE-e$EXECUTED_STEPS"');
     expect(cachePush).toContain('elif [ "$EXECUTED_STEPS" -gt 0 ]');
@@ -285,12 +285,12 @@ describe('buildah cache strategy', () => {
 
   test('installs buildah with apt-get, dnf or yum when missing', () => {
     // THEN
-    expect(script.phases.install).toHaveLength(2);
-    expect(script.phases.install[0]).toMatch(/^if command -v buildah/);
+    expect(unguardedPhases(script).install).toHaveLength(2);
+    expect(unguardedPhases(script).install[0]).toMatch(/^if command -v buildah/);
     for (const tool of ['apt-get install -y -q buildah', 'dnf install -y -q buildah', 'yum install -y -q buildah']) {
-      expect(script.phases.install[0]).toContain(tool);
+      expect(unguardedPhases(script).install[0]).toContain(tool);
     }
-    expect(script.phases.install[1]).toEqual('buildah --version');
+    expect(unguardedPhases(script).install[1]).toEqual('buildah --version');
   });
 
   test.each([
@@ -322,7 +322,7 @@ describe('buildah cache strategy', () => {
     const withoutInstall = renderBuildScript(markedOptions({ strategy: CacheStrategy.buildah({ install: false }) }));
 
     // THEN
-    expect(withoutInstall.phases.install).toEqual([]);
+    expect(unguardedPhases(withoutInstall).install).toEqual([]);
     expect(toBuildSpecObject(withoutInstall).phases).not.toHaveProperty('install');
   });
 
@@ -367,10 +367,10 @@ describe('buildah cache strategy', () => {
 
   test('pushes every tag, the first with --digestfile, and exports the digest', () => {
     // THEN
-    const push = script.phases.build.find((c) => c.startsWith('if [ "$CIB_PUSH" = true ]; then s=0;'))!;
+    const push = unguardedPhases(script).build.find((c) => c.startsWith('if [ "$CIB_PUSH" = true ]; then set -o pipefail; s=0;'))!;
     expect(push).toContain('buildah push --digestfile "$CIB_DIGEST_FILE" "$CIB_IMAGE_REPOSITORY_URI:$t"');
     expect(push).toContain('else buildah push "$CIB_IMAGE_REPOSITORY_URI:$t"');
-    expect(script.phases.build).toContain('export IMAGE_DIGEST=""; if [ "$CIB_PUSH" = true ]; then IMAGE_DIGEST="$(cat "$CIB_DIGEST_FILE")"; fi');
+    expect(unguardedPhases(script).build).toContain('export IMAGE_DIGEST=""; if [ "$CIB_PUSH" = true ]; then IMAGE_DIGEST="$(cat "$CIB_DIGEST_FILE")"; fi');
   });
 
   test.each([
@@ -378,7 +378,7 @@ describe('buildah cache strategy', () => {
     ['two registries', '210987654321.dkr.ecr.eu-west-1.amazonaws.com', ['123456789012.dkr.ecr.us-east-1.amazonaws.com', '210987654321.dkr.ecr.eu-west-1.amazonaws.com']],
   ])('writes the ECR credentials for %s into a private auth file, in bash', (_name, cacheRegistry, hosts) => {
     // GIVEN
-    const [mkAuthFile, writeAuth] = script.phases.pre_build.filter((c) => c.includes('REGISTRY_AUTH_FILE'));
+    const [mkAuthFile, writeAuth] = unguardedPhases(script).pre_build.filter((c) => c.includes('REGISTRY_AUTH_FILE'));
     const authFile = `/tmp/cib-auth-${process.pid}-${hosts.length}`;
 
     // WHEN
@@ -401,7 +401,7 @@ describe('buildah cache strategy', () => {
 
   test('fails the command when the ECR token cannot be had, in bash', () => {
     // GIVEN
-    const writeAuth = script.phases.pre_build.find((c) => c.startsWith('( set -o pipefail;'))!;
+    const writeAuth = unguardedPhases(script).pre_build.find((c) => c.startsWith('( set -o pipefail;'))!;
 
     // WHEN
     const r = runCommands([writeAuth], { REGISTRY_AUTH_FILE: `/tmp/cib-auth-${process.pid}-fail`, CIB_IMAGE_REGISTRY: 'a', CIB_CACHE_REGISTRY: 'a' },

@@ -85,6 +85,8 @@ export interface ResolvedOptions {
   readonly pullRequests: PullRequestPolicy;
   readonly concurrentBuildLimit?: number;
   readonly provenance: boolean;
+  readonly rebuildExistingImages: boolean;
+  readonly reproducibleTimestamps: boolean;
   readonly containerName: string;
   readonly projectName?: string;
   readonly encryptionKey?: kms.IKey;
@@ -127,7 +129,6 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
 
   validateTimeout(props.timeout);
   validateEnvironmentVariableNames(Object.keys(props.environmentVariables ?? {}));
-
   validateConcurrentBuildLimit(props.concurrentBuildLimit);
 
   // A default branch given as `refs/heads/<name>` is the branch `<name>`.
@@ -180,6 +181,7 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
     mutableTagPatterns,
     pullRequests,
     provenance: props.provenance ?? false,
+    ...resolveRebuildOptions(props),
     containerName,
     projectName: props.projectName,
     encryptionKey: props.encryptionKey,
@@ -192,6 +194,11 @@ function validatedSecretIds(props: CachedImageBuildProps): string[] {
   const ids = Object.keys(props.buildSecrets ?? {});
   ids.forEach(validateSecretId);
   return ids;
+}
+
+/** Re-runs of an existing commit and reproducible timestamps (issue 10): both off unless asked for. */
+function resolveRebuildOptions(props: CachedImageBuildProps): { rebuildExistingImages: boolean; reproducibleTimestamps: boolean } {
+  return { rebuildExistingImages: props.rebuildExistingImages ?? false, reproducibleTimestamps: props.reproducibleTimestamps ?? false };
 }
 
 /** The metrics namespace in use, or undefined when metrics are off. */

@@ -1,8 +1,10 @@
 import { BUILD_CONTEXT_VARIABLES, RESOLVE_BUILD_CONTEXT } from './build-context';
-import { CACHE_REPORT_VARIABLES, PUBLISH_METRICS, START_TIMER, countCommands } from './cache-report';
+import { CACHE_REPORT_VARIABLES, PUBLISH_METRICS, PUBLISH_REUSE_METRIC, START_TIMER, countCommands } from './cache-report';
 import { dockerHubLoginCommand } from './docker-hub-login';
+import { FIND_KEY_TAG, LOOK_UP_EXISTING_IMAGE, REUSE_EXISTING_IMAGE, unlessSkipped } from './existing-image';
 import { argumentArrays, command } from './fragments';
 import { renderTagSelection } from './push-tags';
+import { SET_SOURCE_DATE_EPOCH } from './source-date';
 import { ImageTag } from '../image-tag';
 import { PullRequestPolicy } from '../pull-request-policy';
 import { CacheStrategy } from '../strategies/cache-strategy';
@@ -48,6 +50,10 @@ export interface BuildScriptOptions {
   readonly pullRequests: PullRequestPolicy;
   readonly imageTags: ImageTag[];
   readonly provenance: boolean;
+  /** SOURCE_DATE_EPOCH from the commit time, layer timestamps rewritten to it (registry strategy). Default false. */
+  readonly reproducibleTimestamps?: boolean;
+  /** Build even when the image of the commit exists (then ECR's refusal of the commit tag fails the build). Default false. */
+  readonly rebuildExistingImages?: boolean;
   /** Container name written to imagedefinitions.json. */
   readonly containerName: string;
   /** CloudWatch namespace for the cache metrics; none are published when undefined. */
@@ -80,7 +86,7 @@ export interface BuildScript {
 }
 
 /** Variables exported by every build. */
-export const EXPORTED_VARIABLES = ['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', ...CACHE_REPORT_VARIABLES, ...BUILD_CONTEXT_VARIABLES];
+export const EXPORTED_VARIABLES = ['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', 'IMAGE_REUSED', ...CACHE_REPORT_VARIABLES, ...BUILD_CONTEXT_VARIABLES];
 
 /** Files written in post_build: ECS standard deploy and ECS blue/green. */
 export const ARTIFACT_FILES = ['imagedefinitions.json', 'imageDetail.json'];
@@ -105,6 +111,8 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
     CIB_PR_SECRETS: options.pullRequests.mountBuildSecrets ? 'true' : 'false',
     CIB_PROVENANCE: options.provenance ? 'true' : 'false',
     CIB_CONTAINER_NAME: options.containerName,
+    CIB_REUSE_IMAGE: options.rebuildExistingImages ? 'false' : 'true',
+    CIB_REPRODUCIBLE: options.reproducibleTimestamps ? 'true' : 'false',
   };
   const preBuild: string[] = [
     ...RESOLVE_BUILD_CONTEXT,
@@ -117,7 +125,7 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
   }
   const tags = renderTagSelection(options.imageTags);
   Object.assign(environment, tags.environment);
-  preBuild.push(...tags.commands);
+  preBuild.push(...tags.commands, FIND_KEY_TAG, LOOK_UP_EXISTING_IMAGE, SET_SOURCE_DATE_EPOCH);
   const args = builderArguments(options, environment);
   const secrets = secretCommands(options.secretIds ?? [], environment);
   preBuild.push(...secrets.preBuild);
@@ -127,7 +135,8 @@ export function renderBuildScript(options: BuildScriptOptions): BuildScript {
     argumentArrays: argumentArrays(secrets.args),
   });
   Object.assign(environment, strategy.environment);
-  preBuild.push(...withDockerHubLogin(options, strategy.preBuild));
+  // Nothing of the strategy runs for a reused image: no login, no builder.
+  preBuild.push(...withDockerHubLogin(options, strategy.preBuild).map(unlessSkipped));
   if (options.metricsNamespace !== undefined) {
     environment.CIB_METRICS_NAMESPACE = options.metricsNamespace;
   }
@@ -223,29 +232,36 @@ function secretCommands(secretIds: string[], environment: Environment): { preBui
   return { preBuild, args, files };
 }
 
-/** Timer, the strategy's build, removal of the secret files, the step count, then the strategy's push. */
+/**
+ * Timer, the strategy's build, removal of the secret files, the step count, then the strategy's
+ * push; or, when the image of this commit exists, only the reuse of that image.
+ */
 function buildPhase(strategy: StrategyScript, secretFiles: string[]): string[] {
   return [
     START_TIMER,
-    ...strategy.buildCommands,
+    ...strategy.buildCommands.map(unlessSkipped),
     ...(secretFiles.length > 0 ? [`if [ "$CIB_MOUNT_SECRETS" = true ]; then rm -f ${secretFiles.join(' ')}; fi`] : []),
-    ...countCommands(strategy.logFormat),
-    ...strategy.pushCommands,
+    ...countCommands(strategy.logFormat).map(unlessSkipped),
+    ...strategy.pushCommands.map(unlessSkipped),
+    REUSE_EXISTING_IMAGE,
   ];
 }
 
-/** The files for the ECS deploy actions, the summary line, and the metrics when they are published. */
+/**
+ * The files for the ECS deploy actions, the summary line, and the metrics when they are published
+ * (a reused image publishes no cache metrics: it ran no step, which is neither a hit nor a miss).
+ */
 function postBuildPhase(publishMetrics: boolean): string[] {
   return [
     command(
       'if [ "$CIB_PUSH" = true ]; then',
       'printf \'[{"name":"%s","imageUri":"%s"}]\\n\' "$CIB_CONTAINER_NAME" "$IMAGE_URI" > imagedefinitions.json &&',
       'printf \'{"ImageURI":"%s"}\\n\' "$CIB_IMAGE_REPOSITORY_URI@$IMAGE_DIGEST" > imageDetail.json &&',
-      'echo "pushed $IMAGE_URI ($IMAGE_DIGEST)";',
+      'if [ "$CIB_SKIP_BUILD" = true ]; then echo "reused $IMAGE_URI ($IMAGE_DIGEST)"; else echo "pushed $IMAGE_URI ($IMAGE_DIGEST)"; fi;',
       // Nothing was pushed (a pull request built only): files that deploy nothing.
       'else printf \'[]\\n\' > imagedefinitions.json && printf \'{}\\n\' > imageDetail.json && echo "built only: nothing pushed"; fi',
     ),
-    ...(publishMetrics ? [PUBLISH_METRICS] : []),
+    ...(publishMetrics ? [`if [ "$CIB_SKIP_BUILD" = true ]; then ${PUBLISH_REUSE_METRIC}; else ${PUBLISH_METRICS}; fi`] : []),
   ];
 }
 

@@ -120,20 +120,36 @@ export const METRICS = {
   CachedSteps: 'Count',
   ExecutedSteps: 'Count',
   BuildSeconds: 'Seconds',
+  ReusedImages: 'Count',
 } as const;
 
 /** The dimension every metric carries: the CodeBuild project name. */
 export const METRIC_DIMENSION = 'ProjectName';
 
+/** One metric of a put-metric-data call: `value` is shell text (a number or a variable). */
+function metricDatum(name: keyof typeof METRICS, value: string): string {
+  return `{\\"MetricName\\":\\"${name}\\",\\"Unit\\":\\"${METRICS[name]}\\",\\"Value\\":${value},\\"Dimensions\\":$CIB_DIMS}`;
+}
+
+/** Puts the metrics (namespace in CIB_METRICS_NAMESPACE, dimension ProjectName from CODEBUILD_BUILD_ID); a failure only warns. */
+function putMetricData(data: string[]): string {
+  return 'CIB_DIMS="[{\\"Name\\":\\"' + METRIC_DIMENSION + '\\",\\"Value\\":\\"${CODEBUILD_BUILD_ID%%:*}\\"}]"; ' +
+    'aws cloudwatch put-metric-data --region "$AWS_REGION" --namespace "$CIB_METRICS_NAMESPACE" --metric-data ' +
+    `"[${data.join(',')}]" ` +
+    '|| echo "warning: could not publish the cache metrics to CloudWatch" >&2';
+}
+
+/** Publishes the counts to CloudWatch. A failure to publish does not fail the build. */
+export const PUBLISH_METRICS = putMetricData([
+  metricDatum('CacheHitRatio', '$CACHE_HIT_RATIO'),
+  metricDatum('CachedSteps', '$CACHED_STEPS'),
+  metricDatum('ExecutedSteps', '$EXECUTED_STEPS'),
+  metricDatum('BuildSeconds', '$BUILD_SECONDS'),
+]);
+
 /**
- * Publishes the counts to CloudWatch (namespace in CIB_METRICS_NAMESPACE, dimension
- * ProjectName from CODEBUILD_BUILD_ID). A failure to publish does not fail the build.
+ * For a build that reused the existing image of its commit (see existing-image.ts): `ReusedImages`
+ * 1, and no cache metrics (it ran no step: neither a hit nor a miss, so it never feeds the cache
+ * miss alarm). A failure to publish does not fail the build.
  */
-export const PUBLISH_METRICS =
-  'CIB_DIMS="[{\\"Name\\":\\"' + METRIC_DIMENSION + '\\",\\"Value\\":\\"${CODEBUILD_BUILD_ID%%:*}\\"}]"; ' +
-  'aws cloudwatch put-metric-data --region "$AWS_REGION" --namespace "$CIB_METRICS_NAMESPACE" --metric-data ' +
-  '"[{\\"MetricName\\":\\"CacheHitRatio\\",\\"Unit\\":\\"Percent\\",\\"Value\\":$CACHE_HIT_RATIO,\\"Dimensions\\":$CIB_DIMS},' +
-  '{\\"MetricName\\":\\"CachedSteps\\",\\"Unit\\":\\"Count\\",\\"Value\\":$CACHED_STEPS,\\"Dimensions\\":$CIB_DIMS},' +
-  '{\\"MetricName\\":\\"ExecutedSteps\\",\\"Unit\\":\\"Count\\",\\"Value\\":$EXECUTED_STEPS,\\"Dimensions\\":$CIB_DIMS},' +
-  '{\\"MetricName\\":\\"BuildSeconds\\",\\"Unit\\":\\"Seconds\\",\\"Value\\":$BUILD_SECONDS,\\"Dimensions\\":$CIB_DIMS}]" ' +
-  '|| echo "warning: could not publish the cache metrics to CloudWatch" >&2';
+export const PUBLISH_REUSE_METRIC = putMetricData([metricDatum('ReusedImages', '1')]);

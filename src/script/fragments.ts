@@ -66,13 +66,16 @@ export function argumentArrays(secretArgs: string[]): string {
 /** `--push` in the array CIB_OUTPUT when the build pushes (a pull request built only does not). */
 export const PUSH_OUTPUT_ARRAY = 'CIB_OUTPUT=(); if [ "$CIB_PUSH" = true ]; then CIB_OUTPUT=(--push); fi;';
 
-/** Pushes every tag of CIB_PUSH_TAGS with `tool push` (docker or buildah), when the build pushes; fails if any push failed. */
-export function pushEachTag(tool: string, firstTagExtraArgs = ''): string {
+/**
+ * Pushes every tag of CIB_PUSH_TAGS with `tool push` (docker or buildah), when the build pushes; fails if any push failed.
+ * The pushes' output also goes to the file CIB_PUSH_LOG, which `explainFailure` (statements) may read after a failure.
+ */
+export function pushEachTag(tool: string, firstTagExtraArgs = '', explainFailure = ''): string {
   return command(
-    'if [ "$CIB_PUSH" = true ]; then s=0; for t in $CIB_PUSH_TAGS; do',
-    `if [ "$t" = "$IMAGE_TAG" ]; then ${tool} push ${firstTagExtraArgs ? `${firstTagExtraArgs} ` : ''}"$CIB_IMAGE_REPOSITORY_URI:$t" || s=1;`,
-    `else ${tool} push "$CIB_IMAGE_REPOSITORY_URI:$t" || s=1; fi; done;`,
-    'if [ "$s" != 0 ]; then echo "error: pushing the image failed (see above)" >&2; false; fi; fi',
+    'if [ "$CIB_PUSH" = true ]; then set -o pipefail; s=0; CIB_PUSH_LOG="$(mktemp)"; for t in $CIB_PUSH_TAGS; do',
+    `if [ "$t" = "$IMAGE_TAG" ]; then ${tool} push ${firstTagExtraArgs ? `${firstTagExtraArgs} ` : ''}"$CIB_IMAGE_REPOSITORY_URI:$t" 2>&1 | tee -a "$CIB_PUSH_LOG" || s=1;`,
+    `else ${tool} push "$CIB_IMAGE_REPOSITORY_URI:$t" 2>&1 | tee -a "$CIB_PUSH_LOG" || s=1; fi; done;`,
+    `if [ "$s" != 0 ]; then ${explainFailure ? `${explainFailure}; ` : ''}echo "error: pushing the image failed (see above)" >&2; false; fi; fi`,
   );
 }
 

@@ -3,6 +3,7 @@ import { CHECK_BUILDAH_VERSION } from './buildah-version';
 import { CacheStrategy } from './cache-strategy';
 import { expireUntaggedAndAged } from './lifecycle-rules';
 import { StrategyContext, StrategyScript } from './strategy-script';
+import { explainImmutableRefusal } from '../script/existing-image';
 import { REQUIRE_DIGEST, command, pushEachTag } from '../script/fragments';
 
 /**
@@ -75,7 +76,7 @@ export class BuildahCache extends CacheStrategy {
       preBuild: [CHECK_BUILDAH_VERSION, 'export REGISTRY_AUTH_FILE="$(mktemp)"', WRITE_AUTH_FILE, 'CIB_DIGEST_FILE="$(mktemp)"'],
       buildCommands: [command(context.argumentArrays, CACHE_TO_ARRAY, buildWithFallback(context.commonArgs))],
       pushCommands: [
-        pushEachTag('buildah', '--digestfile "$CIB_DIGEST_FILE"'),
+        pushEachTag('buildah', '--digestfile "$CIB_DIGEST_FILE"', explainImmutableRefusal('CIB_PUSH_LOG')),
         'export IMAGE_DIGEST=""; if [ "$CIB_PUSH" = true ]; then IMAGE_DIGEST="$(cat "$CIB_DIGEST_FILE")"; fi',
         REQUIRE_DIGEST,
       ],

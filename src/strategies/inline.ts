@@ -2,6 +2,7 @@ import { Duration, aws_ecr as ecr } from 'aws-cdk-lib';
 import { CacheStrategy } from './cache-strategy';
 import { expireUntaggedAndAged, keepDefaultBranchCache } from './lifecycle-rules';
 import { StrategyContext, StrategyScript } from './strategy-script';
+import { explainImmutableRefusal } from '../script/existing-image';
 import { DOCKER_LOGIN, REQUIRE_DIGEST, command, pushEachTag, teeBuildLog } from '../script/fragments';
 
 /** Every tagged image of the cache repository, one tag a line. */
@@ -65,7 +66,7 @@ export class InlineCache extends CacheStrategy {
       ],
       buildCommands: [command(context.argumentArrays, CACHE_FROM_ARRAY, teeBuildLog(build))],
       pushCommands: [
-        pushEachTag('docker'),
+        pushEachTag('docker', '', explainImmutableRefusal('CIB_PUSH_LOG')),
         EXPORT_DIGEST_FROM_REPO_DIGESTS,
         REQUIRE_DIGEST,
         PUSH_INLINE_CACHE_TAG,

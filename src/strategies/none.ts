@@ -1,5 +1,6 @@
 import { CacheStrategy } from './cache-strategy';
 import { StrategyContext, StrategyScript } from './strategy-script';
+import { explainingRefusal } from '../script/existing-image';
 import { BUILDX_COMMON, DIGEST_FROM_METADATA, DOCKER_LOGIN, PUSH_OUTPUT_ARRAY, command, teeBuildLog } from '../script/fragments';
 
 /** No layer cache: `docker buildx build --no-cache --push` with the engine's builder (no push for a pull request built only). */
@@ -16,7 +17,7 @@ export class NoCache extends CacheStrategy {
     return {
       install: [],
       preBuild: [...DOCKER_LOGIN, ...BUILDX_COMMON],
-      buildCommands: [command(context.argumentArrays, PUSH_OUTPUT_ARRAY, teeBuildLog(build))],
+      buildCommands: [command(context.argumentArrays, PUSH_OUTPUT_ARRAY, explainingRefusal(teeBuildLog(build), 'CIB_BUILD_LOG'))],
       pushCommands: DIGEST_FROM_METADATA,
       logFormat: 'buildkit',
       environment: {},

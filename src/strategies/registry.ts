@@ -3,7 +3,9 @@ import { Construct } from 'constructs';
 import { BuildxBuilder } from './buildx-builder';
 import { CacheStrategy } from './cache-strategy';
 import { StrategyContext, StrategyScript } from './strategy-script';
-import { BUILDX_COMMON, DIGEST_FROM_METADATA, DOCKER_LOGIN, PUSH_OUTPUT_ARRAY, command, teeBuildLog } from '../script/fragments';
+import { explainingRefusal } from '../script/existing-image';
+import { BUILDX_COMMON, DIGEST_FROM_METADATA, DOCKER_LOGIN, command, teeBuildLog } from '../script/fragments';
+import { PUSH_OUTPUT_ARRAY_REPRODUCIBLE } from '../script/source-date';
 
 /**
  * The builder the docker-container driver creates: named after the build (`cib-` and the build id's
@@ -156,7 +158,7 @@ export class RegistryCache extends CacheStrategy {
         CACHE_TO,
         ...(containerBuilder ? startBuilder(this.builder) : []),
       ],
-      buildCommands: [command(context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY, teeBuildLog(build))],
+      buildCommands: [command(context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY_REPRODUCIBLE, explainingRefusal(teeBuildLog(build), 'CIB_BUILD_LOG'))],
       pushCommands: DIGEST_FROM_METADATA,
       logFormat: 'buildkit',
       environment: containerBuilder ? builderEnvironment(this.builder) : {},

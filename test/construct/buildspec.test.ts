@@ -1,6 +1,7 @@
 import { Duration, aws_secretsmanager as secretsmanager, aws_ssm as ssm } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { BuildSecret, CacheStrategy, CachedImageBuild, ImageTag } from '../../src';
+import { unguarded } from '../helpers/build-script';
 import {
   appRepository,
   buildCommand,
@@ -31,7 +32,7 @@ describe('buildspec', () => {
     const spec = buildSpec(synth().template);
 
     // THEN
-    expect(spec.env['exported-variables']).toEqual(['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', 'CACHE_HIT_RATIO', 'CACHED_STEPS',
+    expect(spec.env['exported-variables']).toEqual(['IMAGE_URI', 'IMAGE_TAG', 'IMAGE_DIGEST', 'IMAGE_REUSED', 'CACHE_HIT_RATIO', 'CACHED_STEPS',
       'BUILD_EVENT', 'BUILD_REF', 'BUILD_REF_TYPE', 'BUILD_COMMIT', 'PULL_REQUEST_NUMBER', 'PULL_REQUEST_ACTION', 'PULL_REQUEST_BASE', 'CACHE_SCOPE']);
   });
 
@@ -60,7 +61,7 @@ describe('buildspec', () => {
 
     // THEN: the build exports to CIB_CACHE_TO, which pre_build sets to the build's own scope (if it writes one)
     expect(command).toContain('--cache-to "$CIB_CACHE_TO"');
-    const setting = (buildSpec(template).phases.pre_build.commands as string[]).filter((c) => c.startsWith('CIB_CACHE_TO='));
+    const setting = (buildSpec(template).phases.pre_build.commands as string[]).map(unguarded).filter((c) => c.startsWith('CIB_CACHE_TO='));
     expect(setting).toHaveLength(1);
     const cacheTo = /CIB_CACHE_TO="(type=[^"]*)"/.exec(setting[0])![1];
     expect(cacheTo).toMatch(/^type=registry,ref=\$CIB_CACHE_REPOSITORY_URI:\$CIB_CACHE_WRITE_SCOPE,/);

@@ -22,6 +22,7 @@ import { MultiArchResult, multiArchTable, runMultiArch } from './lib/multi-arch'
 import { phaseTimes } from './lib/phases';
 import { Registry } from './lib/registry';
 import { RoundResult, markdownTable, phaseTable, svgChart } from './lib/report';
+import { FORCED_STEPS, PROVENANCE_STEPS, REPRO_STEPS, RERUN_STEPS, RerunConfig, RerunHost, RerunResult, measureReproducibility, rerunTable, runReruns } from './lib/reruns';
 import { BuildDefinition, SynthesizedProject, projectEnvironment, synthesize } from './lib/stack';
 import { modelBuild } from '../helpers/build-context-model';
 
@@ -361,6 +362,58 @@ const LONG_TABLES: { title: string; table: string; sample: SampleApp; configs: C
   },
 ];
 
+// ------------------------------------------------------------------ re-runs (issue 10)
+Object.assign(BUILDS, {
+  RerunRegistry: { strategy: 'registry', dockerfile: SINGLE.dockerfile, ...DEFAULT_BUILDER },
+  RerunInline: { strategy: 'inline', dockerfile: SINGLE.dockerfile },
+  RerunBuildah: { strategy: 'buildah', dockerfile: SINGLE.dockerfile },
+  RerunProvenance: { strategy: 'registry', dockerfile: SINGLE.dockerfile, ...DEFAULT_BUILDER, provenance: true },
+  RerunForced: { strategy: 'registry', dockerfile: SINGLE.dockerfile, ...DEFAULT_BUILDER, rebuildExistingImages: true },
+});
+const RERUN_CONFIGS: RerunConfig[] = [
+  { name: 're-runs, registry (docker-container)', build: 'RerunRegistry', engine: 'classic', repository: 'e2e-rerun-registry', steps: RERUN_STEPS },
+  { name: 're-runs, inline', build: 'RerunInline', engine: 'classic', repository: 'e2e-rerun-inline', steps: RERUN_STEPS },
+  { name: 're-runs, buildah', build: 'RerunBuildah', engine: 'buildah', repository: 'e2e-rerun-buildah', steps: RERUN_STEPS },
+  { name: 're-runs, registry, provenance: true', build: 'RerunProvenance', engine: 'classic', repository: 'e2e-rerun-provenance', steps: PROVENANCE_STEPS, index: true },
+  { name: 're-runs, registry, rebuildExistingImages: true', build: 'RerunForced', engine: 'classic', repository: 'e2e-rerun-forced', steps: FORCED_STEPS },
+];
+
+/**
+ * Which forced rebuilds of a commit give the same digest (docs/re-runs.md): a measurement, run only
+ * with E2E_REPRO=1 (four builds per configuration: too long for CI), into mutable repositories.
+ */
+const REPRO = { rebuildExistingImages: true, reproducibleTimestamps: true };
+Object.assign(BUILDS, {
+  ReproRegistryOff: { strategy: 'registry', dockerfile: SINGLE.dockerfile, ...DEFAULT_BUILDER, rebuildExistingImages: true },
+  ReproRegistry: { strategy: 'registry', dockerfile: SINGLE.dockerfile, ...DEFAULT_BUILDER, ...REPRO },
+  ReproProvenance: { strategy: 'registry', dockerfile: SINGLE.dockerfile, ...DEFAULT_BUILDER, ...REPRO, provenance: true },
+  ReproInline: { strategy: 'inline', dockerfile: SINGLE.dockerfile, ...REPRO },
+  ReproBuildah: { strategy: 'buildah', dockerfile: SINGLE.dockerfile, ...REPRO },
+});
+const REPRO_CONFIGS: RerunConfig[] = process.env.E2E_REPRO === '1' ? [
+  { name: 'reproducibility, registry', build: 'ReproRegistryOff', engine: 'classic', repository: 'e2e-repro-registry-off', steps: REPRO_STEPS },
+  { name: 'reproducibility, registry, reproducibleTimestamps', build: 'ReproRegistry', engine: 'classic', repository: 'e2e-repro-registry', steps: REPRO_STEPS },
+  { name: 'reproducibility, registry, reproducibleTimestamps, provenance', build: 'ReproProvenance', engine: 'classic', repository: 'e2e-repro-provenance', steps: REPRO_STEPS },
+  { name: 'reproducibility, inline, reproducibleTimestamps', build: 'ReproInline', engine: 'classic', repository: 'e2e-repro-inline', steps: REPRO_STEPS },
+  { name: 'reproducibility, buildah, reproducibleTimestamps', build: 'ReproBuildah', engine: 'buildah', repository: 'e2e-repro-buildah', steps: REPRO_STEPS },
+] : [];
+
+/** Fresh build hosts for the re-run scenarios (lib/reruns.ts), with the fixed commit of each step. */
+const RERUN_HOST: RerunHost = {
+  round: (config, project, step, app, commit) => {
+    const r = prepareRound(`rerun-${config.name}`, config.engine as Engine, step.round, step.branch, { deps: 1, app }, undefined, commit);
+    const overrides: Record<string, string> = {
+      CIB_IMAGE_REPOSITORY_URI: `${ECR}/${config.repository}`,
+      CIB_CACHE_REPOSITORY_URI: `${ECR}/${config.repository}-cache`,
+      ...('CIB_CACHE_REPOSITORY_NAME' in project.environment ? { CIB_CACHE_REPOSITORY_NAME: `${config.repository}-cache` } : {}),
+    };
+    return { ...r, env: { ...r.env, ...projectEnvironment(project, overrides) } };
+  },
+  check,
+  registry: new Registry(REGISTRY),
+  ecr: ECR,
+};
+
 // ------------------------------------------------------------------ multi-architecture (issue 12)
 /** The single-stage sample app built for linux/amd64 and linux/arm64 FROM an image index of both bases (env.sh). */
 const MULTI_ARCH = 'multi-arch';
@@ -407,6 +460,16 @@ function ecrRepositories(projects: Record<string, SynthesizedProject>): EcrProxy
     add(config.repository, image);
     if (cache) add(config.cacheRepository ?? `${config.repository}-cache`, cache);
   }
+  for (const config of RERUN_CONFIGS) {
+    const { image, cache } = projects[config.build].repositories;
+    add(config.repository, image);
+    if (cache) add(`${config.repository}-cache`, cache);
+  }
+  // Measurements push a commit tag again: their repositories are mutable.
+  for (const config of REPRO_CONFIGS) {
+    add(config.repository, { imageTagMutability: 'MUTABLE' });
+    add(`${config.repository}-cache`, { imageTagMutability: 'MUTABLE' });
+  }
   add('e2e-multiarch', projects.MultiArch.repositories.image);
   add('e2e-multiarch-cache', projects.MultiArch.repositories.cache!);
   return { registryId: '123456789012', repositories };
@@ -414,7 +477,8 @@ function ecrRepositories(projects: Record<string, SynthesizedProject>): EcrProxy
 
 interface Source { deps: number; app: string }
 
-function prepareRound(config: string, engine: Engine, round: number, branch: string, source: Source, webhook?: Record<string, string>) {
+function prepareRound(config: string, engine: Engine, round: number, branch: string, source: Source, webhook?: Record<string, string>,
+  commitOverride?: string) {
   const slug = config.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
   const dir = path.join(OUT, 'rounds', `${slug}-r${String(round).padStart(2, '0')}`);
   fs.rmSync(dir, { recursive: true, force: true });
@@ -430,7 +494,7 @@ function prepareRound(config: string, engine: Engine, round: number, branch: str
   fs.mkdirSync(dockerConfig, { recursive: true });
   // Docker 20.10 as on CodeBuild standard:5.0/6.0: no buildx plugin.
   if (engine !== 'd20') fs.symlinkSync(PLUGINS_DIR, path.join(dockerConfig, 'cli-plugins'));
-  const commit = createHash('sha1').update(`${config} ${round} ${source.app} ${source.deps}`).digest('hex');
+  const commit = commitOverride ?? createHash('sha1').update(`${config} ${round} ${source.app} ${source.deps}`).digest('hex');
   const bin = engine === 'd20' ? DOCKER20_BIN_DIR : DOCKER_BIN_DIR;
   const env: Record<string, string> = {
     ...codeBuildEnvironment({
@@ -825,6 +889,8 @@ async function main(): Promise<number> {
   const multi: RoundResult[] = [];
   const secrets: RoundResult[] = [];
   const builder: RoundResult[] = [];
+  const reruns: RerunResult[] = [];
+  const repro: RerunResult[] = [];
   /** Long Dockerfiles: per table, its configurations' rounds. */
   const long: Record<string, RoundResult[]> = {};
   const timings: Record<string, number> = {};
@@ -890,6 +956,10 @@ async function main(): Promise<number> {
     t = Date.now();
     for (const config of BUILDER_CONFIGS.filter(selected)) await runConfig(config, projects[config.build], builder, 'builder');
     timings['builder image missing (both)'] = (Date.now() - t) / 1000;
+    t = Date.now();
+    for (const config of RERUN_CONFIGS.filter(selected)) reruns.push(...await runReruns(RERUN_HOST, config, projects[config.build]));
+    timings['re-runs (all)'] = (Date.now() - t) / 1000;
+    for (const config of REPRO_CONFIGS.filter(selected)) repro.push(...await measureReproducibility(RERUN_HOST, config, projects[config.build]));
     const ecrEnv = { PATH: `${path.join(OUT, 'bin')}:/usr/bin:/bin`, E2E_ECR_PROXY: ECR, AWS_REGION: 'us-east-1' };
     const clientConfig = fs.mkdtempSync(path.join(OUT, 'docker-config-'));
     for (const c of await ecrFidelityChecks({ ecr: ECR, registry: REGISTRY, repository: 'e2e-inline', env: ecrEnv, docker: (args) => docker('classic', args, clientConfig) })) {
@@ -954,6 +1024,19 @@ async function main(): Promise<number> {
     '|---|---|---|---|',
     ...builder.map((x) => `| ${x.config} | ${x.exitCode} | ${x.exitCode === 0 ? `${x.cached} / ${x.cacheable}` : '-'} | ${x.seconds.toFixed(1)} |`),
     '',
+    '### Re-runs of a commit whose image exists (ECR proxy: commit tags immutable; outcome, exported digest, whole buildspec)',
+    '',
+    rerunTable(reruns.filter((x) => RERUN_STEPS.some((s) => s.label === x.label)),
+      RERUN_CONFIGS.filter((c) => c.steps === RERUN_STEPS).map((c) => c.name)),
+    '',
+    rerunTable(reruns.filter((x) => !RERUN_STEPS.some((s) => s.label === x.label)), ['re-runs, registry, provenance: true', 're-runs, registry, rebuildExistingImages: true']),
+    '',
+    ...(repro.length ? [
+      '### Rebuilds of one commit (rebuildExistingImages, mutable repository; E2E_REPRO=1): same digest as its first build?',
+      '',
+      rerunTable(repro, REPRO_CONFIGS.map((c) => c.name)),
+      '',
+    ] : []),
     '### Time per phase, single-stage sample app (s; cold = round 1, warm = mean of rounds 2-5, app file changed)',
     '',
     phaseTable(single, SINGLE_CONFIGS.filter((c) => c.strategy !== 'none').map((c) => c.name)),
@@ -978,7 +1061,7 @@ async function main(): Promise<number> {
     '',
   ].join('\n');
   fs.writeFileSync(path.join(OUT, 'results.md'), md);
-  fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ single, multi, secrets, builder, long, timings }, null, 2));
+  fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify({ single, multi, secrets, builder, long, reruns, repro, timings }, null, 2));
   fs.writeFileSync(path.join(OUT, 'cache-hits.svg'), svgChart('CACHED steps per round, single-stage sample app (5 = every unchanged step)',
     [...SCENARIOS, ...FAULTS].map((s) => s.round), singleNames, single, SINGLE.unchanged(['app.txt'])));
   console.log('\n' + md);

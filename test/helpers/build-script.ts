@@ -37,8 +37,20 @@ export function allCommands(script: BuildScript): string[] {
   return [...script.phases.install, ...script.phases.pre_build, ...script.phases.build, ...script.phases.post_build];
 }
 
+/** A command as the strategy wrote it: without the guard that skips it when the image of the commit is reused. */
+export function unguarded(command: string): string {
+  const m = /^if \[ "\$CIB_SKIP_BUILD" != true \]; then (.*); fi$/s.exec(command);
+  return m ? m[1] : command;
+}
+
+/** The phases with every command unguarded (see `unguarded`). */
+export function unguardedPhases(script: BuildScript): BuildScript['phases'] {
+  const p = script.phases;
+  return { install: p.install, pre_build: p.pre_build.map(unguarded), build: p.build.map(unguarded), post_build: p.post_build.map(unguarded) };
+}
+
 export function buildCommand(script: BuildScript): string {
-  const builds = script.phases.build.filter((c) => /\b(docker buildx build|buildah build)\b/.test(c));
+  const builds = unguardedPhases(script).build.filter((c) => /\b(docker buildx build|buildah build)\b/.test(c));
   expect(builds).toHaveLength(1);
   return builds[0];
 }

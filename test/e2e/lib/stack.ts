@@ -34,6 +34,12 @@ export interface BuildDefinition {
   readonly builderNetwork?: string;
   /** `BuildxBuilder.dockerContainer({ buildkitdConfig })`. */
   readonly buildkitdConfig?: string;
+  /** `provenance` of the construct. */
+  readonly provenance?: boolean;
+  /** `rebuildExistingImages` of the construct. */
+  readonly rebuildExistingImages?: boolean;
+  /** `reproducibleTimestamps` of the construct. */
+  readonly reproducibleTimestamps?: boolean;
   /** A standalone multi-architecture build (issue 12): `platforms` linux/amd64 and linux/arm64, a GitHub source starting batch builds. */
   readonly multiArch?: boolean;
   /** The BASE_IMAGE build argument, when not the harness's base image (an image index for `multiArch`). */
@@ -74,6 +80,9 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
       repositoryName: `e2e-${id.toLowerCase()}`,
       cache,
       dockerfile: def.dockerfile,
+      provenance: def.provenance,
+      rebuildExistingImages: def.rebuildExistingImages,
+      reproducibleTimestamps: def.reproducibleTimestamps,
       networkMode: ecr_assets.NetworkMode.NONE,
       // APP_FLAVOR: a build arg the sample apps use inside a stage (the build stage of the multi-stage one)
       buildArgs: { BASE_IMAGE: def.baseImage ?? baseImage, APP_FLAVOR: 'e2e' },
