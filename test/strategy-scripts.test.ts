@@ -3,7 +3,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { BuildxBuilder, CacheStrategy } from '../src';
+import { BuildxBuilder, CacheStrategy, LayerCompression } from '../src';
 import { allCommands, buildCommand, markedOptions, runCommands, unguardedPhases } from './helpers/build-script';
 import { renderBuildScript } from '../src/script/build-script';
 import { toBuildSpecObject } from '../src/script/buildspec';
@@ -39,6 +39,69 @@ describe('registry cache strategy', () => {
     expect(buildCommand(script)).toContain('CIB_OUTPUT=(); if [ "$CIB_PUSH" = true ]; then CIB_OUTPUT=(--push);');
     expect(buildCommand(script)).toMatch(/"\$\{CIB_OUTPUT\[@\]\}" .*--metadata-file "\$CIB_METADATA_FILE"/);
     expect(unguardedPhases(script).build.some((c) => c.startsWith('export IMAGE_DIGEST='))).toBe(true);
+  });
+
+  describe('layer compression', () => {
+    const compressed = (compression: LayerCompression, builder = BuildxBuilder.dockerContainer({ image: 'mk01img.example/buildkit:mk01' })) =>
+      renderBuildScript(markedOptions({ strategy: CacheStrategy.registry({ builder, compression }) }));
+    /** The image output the build command computes, run in bash: its CIB_OUTPUT array, one element in brackets each. */
+    const outputArray = (command: string, env: Record<string, string>) => {
+      const start = command.indexOf('CIB_OUTPUT=();');
+      const endMarker = 'else CIB_OUTPUT=(--output "${CIB_OUTPUT[1]},$CIB_IMAGE_COMPRESSION"); fi; fi;';
+      const end = command.indexOf(endMarker);
+      expect(start).toBeGreaterThanOrEqual(0);
+      expect(end).toBeGreaterThan(start);
+      // without the last `;`: runCommands appends `|| exit 99`
+      return runCommands([command.slice(start, end + endMarker.length - 1), 'printf "[%s]" "${CIB_OUTPUT[@]}"'], env).stdout;
+    };
+
+    test('the default (gzip at BuildKit\'s level) adds no flag and no variable', () => {
+      // WHEN
+      const script = compressed(LayerCompression.gzip());
+
+      // THEN
+      expect(script.environment.CIB_CACHE_COMPRESSION).toBeUndefined();
+      expect(script.environment.CIB_IMAGE_COMPRESSION).toBeUndefined();
+      expect(allCommands(script).join('\n')).not.toContain('COMPRESSION');
+    });
+
+    test.each([
+      ['zstd', LayerCompression.zstd(), 'compression=zstd', 'compression=zstd,oci-mediatypes=true'],
+      ['zstd at level 9', LayerCompression.zstd({ level: 9 }), 'compression=zstd,compression-level=9', 'compression=zstd,compression-level=9,oci-mediatypes=true'],
+      ['gzip at level 1', LayerCompression.gzip({ level: 1 }), 'compression=gzip,compression-level=1', 'compression=gzip,compression-level=1'],
+    ])('%s: the cache export and the pushed image get the same compression, in bash', (_name, compression, cacheKeys, imageKeys) => {
+      // GIVEN
+      const script = compressed(compression);
+      const env: Record<string, string> = { ...script.environment, CIB_CACHE_WRITE_SCOPE: 'br-x' };
+
+      // WHEN
+      const cacheTo = unguardedPhases(script).pre_build.find((c) => c.startsWith('CIB_CACHE_TO='))!;
+      const r = runCommands([cacheTo, 'printf "[%s]" "$CIB_CACHE_TO"'], env);
+
+      // THEN
+      expect(r.stdout).toEqual(`[type=registry,ref=${env.CIB_CACHE_REPOSITORY_URI}:br-x,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true,${cacheKeys}]`);
+      expect(outputArray(buildCommand(script), { ...env, CIB_PUSH: 'true' })).toEqual(`[--output][type=image,push=true,${imageKeys}]`);
+      expect(outputArray(buildCommand(script), { ...env, CIB_PUSH: 'true', CIB_REPRODUCIBLE: 'true', SOURCE_DATE_EPOCH: '1700000000' }))
+        .toEqual(`[--output][type=image,push=true,rewrite-timestamp=true,${imageKeys}]`);
+      expect(outputArray(buildCommand(script), { ...env, CIB_PUSH: 'false' })).toEqual('[]');
+    });
+
+    test('falls back to the engine builder without the compression keys, in bash', () => {
+      // GIVEN: docker buildx create fails, the fallback allowed
+      const script = compressed(LayerCompression.zstd(), BuildxBuilder.dockerContainer({ fallbackToEngineBuilder: true }));
+      const commands = unguardedPhases(script).pre_build.filter((c) => c.startsWith('CIB_CACHE_TO=') || c.includes('CIB_BUILDER="cib-') || c.startsWith('if CIB_CREATE_OUTPUT='));
+      expect(commands).toHaveLength(3);
+
+      // WHEN
+      const r = runCommands([...commands, 'printf "%s %s [%s]" "$CIB_BUILDER" "$CIB_CACHE_TO" "$CIB_IMAGE_COMPRESSION"'],
+        { ...script.environment, CIB_CACHE_WRITE_SCOPE: 'main', CODEBUILD_BUILD_ID: 'p:b1' },
+        'docker() { echo "ERROR: failed to pull" >&2; return 1; }');
+
+      // THEN
+      expect(r.status).toEqual(0);
+      expect(r.stdout).toEqual('default type=inline []');
+      expect(outputArray(buildCommand(script), { ...script.environment, CIB_PUSH: 'true', CIB_IMAGE_COMPRESSION: '' })).toEqual('[--push]');
+    });
   });
 
   test('sets the cache repository variables', () => {

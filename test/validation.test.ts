@@ -9,7 +9,7 @@ import {
   aws_ecr_assets as ecr_assets,
 } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, ImageTag, PullRequestPolicy } from '../src';
+import { BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, ImageTag, LayerCompression, PullRequestPolicy } from '../src';
 
 function newStack(): Stack {
   return new Stack(new App(), 'TestStack', { env: { account: '123456789012', region: 'us-east-1' } });
@@ -158,6 +158,33 @@ describe('BuildxBuilder.dockerContainer', () => {
   test.each([['empty', ''], ['only whitespace', ' \n\t'], ['with NUL', 'debug = true\0']])('rejects a buildkitd configuration that is %s', (_name, buildkitdConfig) => {
     // WHEN / THEN
     expect(() => BuildxBuilder.dockerContainer({ buildkitdConfig })).toThrow(/BuildxBuilder.dockerContainer\(\): buildkitdConfig must be non-empty TOML text without NUL/);
+  });
+});
+
+describe('LayerCompression', () => {
+  test.each([
+    ['gzip above 9', () => LayerCompression.gzip({ level: 10 }), /LayerCompression.gzip: level must be a whole number from 0 to 9; got 10/],
+    ['gzip below 0', () => LayerCompression.gzip({ level: -1 }), /LayerCompression.gzip: level must be a whole number from 0 to 9; got -1/],
+    ['zstd at 0', () => LayerCompression.zstd({ level: 0 }), /LayerCompression.zstd: level must be a whole number from 1 to 22; got 0/],
+    ['zstd above 22', () => LayerCompression.zstd({ level: 23 }), /LayerCompression.zstd: level must be a whole number from 1 to 22; got 23/],
+    ['zstd not whole', () => LayerCompression.zstd({ level: 2.5 }), /LayerCompression.zstd: level must be a whole number from 1 to 22; got 2.5/],
+    ['a token', () => LayerCompression.zstd({ level: Lazy.number({ produce: () => 3 }) }), /LayerCompression.zstd: level must be a literal number, not a token/],
+  ])('rejects a level %s', (_name, make, error) => {
+    // WHEN / THEN
+    expect(make).toThrow(error);
+  });
+
+  test.each([[0, 9], [1, 22]])('accepts the edge levels %s and %s', (gzipLevel, zstdLevel) => {
+    // WHEN / THEN
+    expect(LayerCompression.gzip({ level: gzipLevel }).level).toEqual(gzipLevel);
+    expect(LayerCompression.zstd({ level: zstdLevel }).level).toEqual(zstdLevel);
+  });
+
+  test('a compression other than the default needs the docker-container builder', () => {
+    // WHEN / THEN
+    expect(() => CacheStrategy.registry({ builder: BuildxBuilder.currentDriver(), compression: LayerCompression.zstd() }))
+      .toThrow(/CacheStrategy.registry: compression other than the default gzip needs the docker-container builder \(BuildxBuilder.dockerContainer\(\)\)/);
+    expect(() => CacheStrategy.registry({ builder: BuildxBuilder.currentDriver(), compression: LayerCompression.gzip() })).not.toThrow();
   });
 });
 

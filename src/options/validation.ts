@@ -263,3 +263,23 @@ export function validateMetricsNamespace(namespace: string): void {
     throw new Error(`metricsNamespace must be 1 to 255 characters from [0-9A-Za-z.-_/#:] and not start with AWS/; got '${namespace}'`);
   }
 }
+
+/** A layer compression level: a whole number in the algorithm's range. */
+export function validateCompressionLevel(prop: string, level: number | undefined, min: number, max: number): void {
+  if (level === undefined) return;
+  if (Token.isUnresolved(level)) {
+    throw new Error(`${prop}: level must be a literal number, not a token (it is written into the build command at synth time)`);
+  }
+  if (!Number.isInteger(level) || level < min || level > max) {
+    throw new Error(`${prop}: level must be a whole number from ${min} to ${max}; got ${level}`);
+  }
+}
+
+/** A layer compression other than the default needs the docker-container builder, whose BuildKit exports it. */
+export function validateRegistryCompression(driver: string, defaultCompression: boolean): void {
+  if (defaultCompression || driver === 'docker-container') return;
+  throw new Error(
+    'CacheStrategy.registry: compression other than the default gzip needs the docker-container builder (BuildxBuilder.dockerContainer()); '
+    + `the builder '${driver}' builds with the engine's own builder, whose exporter this construct does not set compression for`,
+  );
+}

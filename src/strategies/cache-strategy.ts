@@ -2,7 +2,9 @@
 /* eslint-disable import/order */
 import { Duration, aws_codebuild as codebuild, aws_ecr as ecr } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { validateRegistryCompression } from '../options/validation';
 import { BuildxBuilder } from './buildx-builder';
+import { LayerCompression } from './layer-compression';
 import { expireUntaggedAndAged, keepDefaultBranchCache } from './lifecycle-rules';
 import { StrategyContext, StrategyScript } from './strategy-script';
 
@@ -14,6 +16,16 @@ export interface RegistryCacheOptions {
    * @default BuildxBuilder.dockerContainer() with BuildxBuilder.DEFAULT_BUILDKIT_IMAGE (BuildKit v0.33.1, pinned by digest)
    */
   readonly builder?: BuildxBuilder;
+
+  /**
+   * How the layers the build creates are compressed, in the image and in the cache (one
+   * compression for both). gzip at a lower level or zstd compresses faster than BuildKit's default
+   * gzip level: cold builds and dependency changes push sooner. zstd needs the docker-container
+   * builder and consumers that pull zstd layers; see docs/strategies.md, "Large images".
+   *
+   * @default LayerCompression.gzip() (BuildKit's default gzip level, no flag)
+   */
+  readonly compression?: LayerCompression;
 }
 
 /** Options for {@link CacheStrategy.buildah}. */
@@ -68,7 +80,10 @@ export abstract class CacheStrategy {
    * Needs BuildKit 0.12 or later (Docker 25+ with buildx, as on CodeBuild standard:7.0 and later).
    */
   public static registry(options: RegistryCacheOptions = {}): CacheStrategy {
-    return new RegistryCache(options.builder ?? BuildxBuilder.dockerContainer());
+    const builder = options.builder ?? BuildxBuilder.dockerContainer();
+    const compression = options.compression ?? LayerCompression.gzip();
+    validateRegistryCompression(builder.driver, compression._isDefault);
+    return new RegistryCache(builder, compression);
   }
 
   /**

@@ -2,6 +2,7 @@ import { aws_codebuild as codebuild } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { BuildxBuilder } from './buildx-builder';
 import { CacheStrategy } from './cache-strategy';
+import { LayerCompression } from './layer-compression';
 import { StrategyContext, StrategyScript } from './strategy-script';
 import { explainingRefusal } from '../script/existing-image';
 import { BUILDX_COMMON, DIGEST_FROM_METADATA, DOCKER_LOGIN, command, teeBuildLog } from '../script/fragments';
@@ -20,18 +21,33 @@ const BUILDER_NAME = command(
 /**
  * The cache export, to the build's own cache scope (none when it writes no cache): every
  * intermediate layer (`mode=max`), as an OCI image manifest (the only cache form ECR accepts);
- * a failed export does not fail the build.
+ * a failed export does not fail the build. With a layer compression other than the default, its
+ * keys from CIB_CACHE_COMPRESSION.
  */
-const CACHE_TO = command(
-  'CIB_CACHE_TO=""; if [ -n "$CIB_CACHE_WRITE_SCOPE" ]; then',
-  `CIB_CACHE_TO="${[
-    'type=registry',
-    'ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_WRITE_SCOPE',
-    'mode=max',
-    'image-manifest=true',
-    'oci-mediatypes=true',
-    'ignore-error=true',
-  ].join(',')}"; fi`,
+function cacheTo(compressed: boolean): string {
+  return command(
+    'CIB_CACHE_TO=""; if [ -n "$CIB_CACHE_WRITE_SCOPE" ]; then',
+    `CIB_CACHE_TO="${[
+      'type=registry',
+      'ref=$CIB_CACHE_REPOSITORY_URI:$CIB_CACHE_WRITE_SCOPE',
+      'mode=max',
+      'image-manifest=true',
+      'oci-mediatypes=true',
+      'ignore-error=true',
+      ...(compressed ? ['$CIB_CACHE_COMPRESSION'] : []),
+    ].join(',')}"; fi`,
+  );
+}
+
+/**
+ * With a layer compression other than the default: the pushed image's output carries its keys
+ * (CIB_IMAGE_COMPRESSION, emptied when the build falls back to the engine's builder), after
+ * `rewrite-timestamp` when the build has reproducible timestamps.
+ */
+const COMPRESSED_OUTPUT = command(
+  'if [ -n "$CIB_IMAGE_COMPRESSION" ] && [ "${#CIB_OUTPUT[@]}" -gt 0 ]; then',
+  'if [ "${CIB_OUTPUT[0]}" = --push ]; then CIB_OUTPUT=(--output "type=image,push=true,$CIB_IMAGE_COMPRESSION");',
+  'else CIB_OUTPUT=(--output "${CIB_OUTPUT[1]},$CIB_IMAGE_COMPRESSION"); fi; fi;',
 );
 
 /** `--cache-from` each scope the build reads, `--cache-to` its own, in the array CIB_CACHE. */
@@ -90,6 +106,9 @@ const FALL_BACK_TO_ENGINE_BUILDER = command(
   'if [ -n "$CIB_CACHE_TO" ]; then CIB_CACHE_TO="type=inline"; fi',
 );
 
+/** The fallback, when the build sets a layer compression: the engine's builder gets no compression keys. */
+const FALL_BACK_UNCOMPRESSED = command(FALL_BACK_TO_ENGINE_BUILDER + ';', 'CIB_IMAGE_COMPRESSION=""');
+
 /** When the builder cannot start, without fallback: fail and say what to do. */
 const FAIL_WITHOUT_BUILDER = command(
   SHOW_CREATE_OUTPUT,
@@ -107,9 +126,9 @@ const FAIL_WITHOUT_CACHED_BUILDER = command(
 );
 
 /** The commands that start a docker-container builder and set CIB_BUILDER. */
-function startBuilder(builder: BuildxBuilder): string[] {
+function startBuilder(builder: BuildxBuilder, compressed: boolean): string[] {
   const fail = builder._imageSource ? FAIL_WITHOUT_CACHED_BUILDER : FAIL_WITHOUT_BUILDER;
-  const otherwise = builder.fallbackToEngineBuilder ? FALL_BACK_TO_ENGINE_BUILDER : fail;
+  const otherwise = !builder.fallbackToEngineBuilder ? fail : compressed ? FALL_BACK_UNCOMPRESSED : FALL_BACK_TO_ENGINE_BUILDER;
   return [
     ...(builder._imageSource ? [LOGIN_BUILDER_REGISTRY] : []),
     ...(builder.buildkitdConfig !== undefined ? [WRITE_BUILDKITD_CONFIG] : []),
@@ -133,7 +152,7 @@ export class RegistryCache extends CacheStrategy {
   public readonly name = 'registry';
   public readonly usesCacheRepository = true;
 
-  constructor(private readonly builder: BuildxBuilder) {
+  constructor(private readonly builder: BuildxBuilder, private readonly compression: LayerCompression) {
     super();
   }
 
@@ -143,6 +162,7 @@ export class RegistryCache extends CacheStrategy {
 
   public _render(context: StrategyContext): StrategyScript {
     const containerBuilder = this.builder.driver === 'docker-container';
+    const compressed = !this.compression._isDefault;
     const builderArg = containerBuilder ? ' --builder "$CIB_BUILDER"' : '';
     const build = command(
       `docker buildx build${builderArg} --progress=plain "\${CIB_OUTPUT[@]}" --provenance="$CIB_PROVENANCE" --metadata-file "$CIB_METADATA_FILE"`,
@@ -155,13 +175,19 @@ export class RegistryCache extends CacheStrategy {
       preBuild: [
         ...DOCKER_LOGIN,
         ...BUILDX_COMMON,
-        CACHE_TO,
-        ...(containerBuilder ? startBuilder(this.builder) : []),
+        cacheTo(compressed),
+        ...(containerBuilder ? startBuilder(this.builder, compressed) : []),
       ],
-      buildCommands: [command(context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY_REPRODUCIBLE, explainingRefusal(teeBuildLog(build), 'CIB_BUILD_LOG'))],
+      buildCommands: [command(
+        context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY_REPRODUCIBLE, ...(compressed ? [COMPRESSED_OUTPUT] : []),
+        explainingRefusal(teeBuildLog(build), 'CIB_BUILD_LOG'),
+      )],
       pushCommands: DIGEST_FROM_METADATA,
       logFormat: 'buildkit',
-      environment: containerBuilder ? builderEnvironment(this.builder) : {},
+      environment: {
+        ...(containerBuilder ? builderEnvironment(this.builder) : {}),
+        ...(compressed ? { CIB_CACHE_COMPRESSION: this.compression._cacheFlags, CIB_IMAGE_COMPRESSION: this.compression._imageFlags } : {}),
+      },
     };
   }
 }
