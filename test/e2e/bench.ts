@@ -11,7 +11,8 @@
  * run, the phases and the bytes to and from the registry.
  *
  * Options: --quick (20 MB, single-stage 5 steps, one warm round: the CI variant), --sizes 50,300,1000
- * (MB), --apps s5,s30,m30, --warm N, --only REGEX (configurations), --report FILE (default
+ * (MB), --apps s5,s30,m30, --warm N, --only REGEX[,REGEX...] (configurations whose name one of them matches;
+ * commas, not `|`, and `.` for a space: `npm run bench` passes its arguments through a shell unquoted), --report FILE (default
  * docs/benchmarks.md; --quick: test/e2e/out/bench/benchmarks.md). Exits 1 when a build failed or a warm
  * round cached fewer steps than it can (a round that is not warm measures nothing).
  */
@@ -71,7 +72,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--sizes') o.sizes = value().split(',').map(Number);
     else if (a === '--apps') o.apps = value().split(',');
     else if (a === '--warm') o.warm = Number(value());
-    else if (a === '--only') o.only = new RegExp(value());
+    else if (a === '--only') o.only = new RegExp(value().split(',').map((r) => `(?:${r})`).join('|'));
     else if (a === '--report') o.report = path.resolve(value());
     else throw new Error(`bench: unknown option ${a} (see the header of test/e2e/bench.ts)`);
   }
@@ -99,9 +100,19 @@ interface Config {
   readonly link?: boolean;
   /** Experiment: the cache goes to the image repository (made MUTABLE here), not to a cache repository of its own. */
   readonly cacheInImageRepository?: boolean;
+  /**
+   * Experiment (issue 16, item 2, the transfer): flags of the synthesized buildspec rewritten before the
+   * rounds run: `cacheTo` is appended to the cache export's (`--cache-to`), `output` turns the image
+   * output `--push` into `--output type=image,push=true,<output>`, `minMode` exports `mode=min`.
+   */
+  readonly flags?: { readonly cacheTo?: string; readonly output?: string; readonly minMode?: boolean };
+  /** Experiment: a `compression` of the registry strategy (its build definition sets it). */
+  readonly compression?: boolean;
 }
 const BUILDS: Record<string, BuildDefinition> = {
   Registry: { strategy: 'registry', dockerfile: 'Dockerfile', ...DEFAULT_BUILDER },
+  RegistryZstd: { strategy: 'registry', dockerfile: 'Dockerfile', ...DEFAULT_BUILDER, compression: { algorithm: 'zstd' } },
+  RegistryGzip1: { strategy: 'registry', dockerfile: 'Dockerfile', ...DEFAULT_BUILDER, compression: { algorithm: 'gzip', level: 1 } },
   RegistryCd: { strategy: 'registry', dockerfile: 'Dockerfile' },
   Inline: { strategy: 'inline', dockerfile: 'Dockerfile' },
   Buildah: { strategy: 'buildah', dockerfile: 'Dockerfile' },
@@ -117,8 +128,29 @@ const CONFIGS: Config[] = [
   // experiments of item 2, on the default configuration
   { name: 'registry: docker-container, app file COPY --link', build: 'Registry', kind: 'construct', engine: 'classic', slug: 'reg-dc-link', link: true },
   { name: 'registry: docker-container, cache in the image repository', build: 'Registry', kind: 'construct', engine: 'classic', slug: 'reg-dc-onerepo', cacheInImageRepository: true },
+  { name: 'registry: docker-container, cache zstd', build: 'Registry', kind: 'construct', engine: 'classic', slug: 'reg-dc-czstd', flags: { cacheTo: 'compression=zstd' } },
+  // the construct's compression option: LayerCompression.zstd() and LayerCompression.gzip({ level: 1 })
+  { name: 'registry: docker-container, cache and image zstd', build: 'RegistryZstd', kind: 'construct', engine: 'classic', slug: 'reg-dc-zstd', compression: true },
+  { name: 'registry: docker-container, cache and image gzip level 1', build: 'RegistryGzip1', kind: 'construct', engine: 'classic', slug: 'reg-dc-gz1', compression: true },
+  { name: 'registry: docker-container, cache mode=min', build: 'Registry', kind: 'construct', engine: 'classic', slug: 'reg-dc-min', minMode: true, flags: { minMode: true } },
   { name: LIMIT, kind: 'limit', engine: 'classic', slug: 'limit' },
 ];
+
+/** The buildspec phases with a configuration's flags rewritten; fails when a flag it rewrites is not in the buildspec. */
+function withFlags(phases: BuildSpecPhases, flags: NonNullable<Config['flags']>): BuildSpecPhases {
+  let text = JSON.stringify(phases);
+  const replace = (from: string, to: string) => {
+    if (!text.includes(from)) throw new Error(`bench: the buildspec has no ${from} to rewrite (the strategy's flags changed: update the experiment)`);
+    text = text.split(from).join(to);
+  };
+  if (flags.cacheTo) replace('ignore-error=true', `ignore-error=true,${flags.cacheTo}`);
+  if (flags.minMode) replace('mode=max', 'mode=min');
+  if (flags.output) {
+    replace('CIB_OUTPUT=(--push);', `CIB_OUTPUT=(--output \\"type=image,push=true,${flags.output}\\");`);
+    replace('type=image,push=true,rewrite-timestamp=true', `type=image,push=true,rewrite-timestamp=true,${flags.output}`);
+  }
+  return JSON.parse(text) as BuildSpecPhases;
+}
 
 /** The seed recipe (moby/buildkit#1981), as the e2e's control runs it; its image goes through the ECR proxy. */
 const CONTROL_PHASES: BuildSpecPhases = {
@@ -250,6 +282,7 @@ async function runRound(o: {
     Object.assign(env, { DOCKER_BUILDKIT: '1', LIMIT_IMAGE: `${ECR}/${repository}`, LIMIT_TAG: commit, BASE_IMAGE: `${REGISTRY}/base:1` });
   } else {
     phases = project!.buildSpec.phases as BuildSpecPhases;
+    if (config.flags) phases = withFlags(phases, config.flags);
     const overrides: Record<string, string> = { CIB_IMAGE_REPOSITORY_URI: `${ECR}/${repository}` };
     if (cacheRepository) {
       overrides.CIB_CACHE_REPOSITORY_URI = `${ECR}/${cacheRepository}`;
@@ -322,7 +355,7 @@ async function main(): Promise<number> {
   installAwsStandIn(path.join(OUT, 'bin'));
   fs.writeFileSync(path.join(OUT, 'registries.conf'), [REGISTRY, ECR].map((r) => `[[registry]]\nlocation = "${r}"\ninsecure = true\n`).join('\n'));
   // the quick (CI) variant leaves the experiments out unless --only names them
-  const experiment = (c: Config) => c.link === true || c.cacheInImageRepository === true;
+  const experiment = (c: Config) => c.link === true || c.cacheInImageRepository === true || c.flags !== undefined || c.compression === true;
   const configs = CONFIGS.filter((c) => c.kind === 'limit' || (opts.only ? opts.only.test(c.name) : !(opts.quick && experiment(c))));
   const projects = synthesize(path.join(OUT, 'cdk.out'), `${REGISTRY}/base:1`, BUILDS);
 
@@ -407,7 +440,9 @@ function report(o: ReportInput): string {
   fs.writeFileSync(path.join(path.dirname(opts.report), svgName), warmChart(`Warm rebuild (app change, median) against image size: ${chartApp}`, results, chartApp, configs));
   const versions = fs.existsSync(path.join(E2E_ROOT, 'pkgs', 'versions.txt')) ? fs.readFileSync(path.join(E2E_ROOT, 'pkgs', 'versions.txt'), 'utf8').trim() : '';
   const loadMin = Math.min(...o.loads), loadMax = Math.max(...o.loads);
-  const command = `npm run bench${opts.quick ? ':quick' : ''}${process.argv.slice(2).filter((a) => a !== '--quick').length ? ` -- ${process.argv.slice(2).filter((a) => a !== '--quick').join(' ')}` : ''}`;
+  // arguments a shell would split or interpret are quoted, so that the command can be run again as written
+  const args = process.argv.slice(2).filter((a) => a !== '--quick').map((a) => /^[\w.,=/:+@%-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+  const command = `npm run bench${opts.quick ? ':quick' : ''}${args.length ? ` -- ${args.join(' ')}` : ''}`;
   const goal = opts.sizes.map((s) => {
     const b = Math.round(s * 1e6);
     const limit = limitOf(results, apps[0], b).total;

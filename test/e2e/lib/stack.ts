@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App, Stack, aws_codebuild as codebuild, aws_ecr_assets as ecr_assets, aws_secretsmanager as secretsmanager } from 'aws-cdk-lib';
 import { RepositorySettings } from './ecr-proxy';
-import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild } from '../../../src';
+import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, LayerCompression } from '../../../src';
 
 export interface SynthesizedProject {
   readonly logicalId: string;
@@ -46,6 +46,8 @@ export interface BuildDefinition {
   readonly baseImage?: string;
   /** `CacheStrategy.buildah({ allowOlderBuildah })`: Debian 12's Buildah 1.28 builds with a warning. */
   readonly allowOlderBuildah?: boolean;
+  /** `CacheStrategy.registry({ compression })`: LayerCompression.gzip or .zstd, with the level if given. */
+  readonly compression?: { readonly algorithm: 'gzip' | 'zstd'; readonly level?: number };
 }
 
 /**
@@ -71,7 +73,10 @@ export function synthesize(outdir: string, baseImage: string, builds: Record<str
       })
       : BuildxBuilder.currentDriver();
     const cache = {
-      registry: () => CacheStrategy.registry({ builder }),
+      registry: () => CacheStrategy.registry({
+        builder,
+        ...(def.compression ? { compression: LayerCompression[def.compression.algorithm]({ level: def.compression.level }) } : {}),
+      }),
       inline: () => CacheStrategy.inline(),
       buildah: () => CacheStrategy.buildah({ allowOlderBuildah: def.allowOlderBuildah }),
       none: () => CacheStrategy.none(),
