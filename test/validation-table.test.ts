@@ -20,7 +20,7 @@ import {
   aws_ssm as ssm,
 } from 'aws-cdk-lib';
 import {
-  BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, DockerHubLogin, DockerHubPullThroughCache, ImageTag,
+  BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, DockerHubLogin, DockerHubPullThroughCache, ImageTag, LayerCompression,
 } from '../src';
 
 /** The sources whose every `throw` is a validation rule of the table. */
@@ -152,6 +152,14 @@ const CASES: Record<string, Array<() => unknown>> = {
   'BuildKit image reference': [
     () => BuildxBuilder.dockerContainer({ image: '' }),
     () => BuildxBuilder.dockerContainer({ image: 'moby/buildkit,network=host' }),
+  ],
+  'layer compression level': [
+    () => LayerCompression.gzip({ level: 10 }),
+    () => LayerCompression.zstd({ level: 0 }),
+  ],
+  'literal layer compression level': [() => LayerCompression.zstd({ level: Lazy.number({ produce: () => 3 }) })],
+  'layer compression needs the docker-container builder': [
+    () => CacheStrategy.registry({ builder: BuildxBuilder.currentDriver(), compression: LayerCompression.gzip({ level: 1 }) }),
   ],
   'builder network': [
     () => BuildxBuilder.dockerContainer({ network: 'host,image=evil/buildkit' }),

@@ -163,12 +163,12 @@ describe('BuildxBuilder.dockerContainer', () => {
 
 describe('LayerCompression', () => {
   test.each([
-    ['gzip above 9', () => LayerCompression.gzip({ level: 10 }), /LayerCompression.gzip: level must be a whole number from 0 to 9; got 10/],
-    ['gzip below 0', () => LayerCompression.gzip({ level: -1 }), /LayerCompression.gzip: level must be a whole number from 0 to 9; got -1/],
-    ['zstd at 0', () => LayerCompression.zstd({ level: 0 }), /LayerCompression.zstd: level must be a whole number from 1 to 22; got 0/],
-    ['zstd above 22', () => LayerCompression.zstd({ level: 23 }), /LayerCompression.zstd: level must be a whole number from 1 to 22; got 23/],
-    ['zstd not whole', () => LayerCompression.zstd({ level: 2.5 }), /LayerCompression.zstd: level must be a whole number from 1 to 22; got 2.5/],
-    ['a token', () => LayerCompression.zstd({ level: Lazy.number({ produce: () => 3 }) }), /LayerCompression.zstd: level must be a literal number, not a token/],
+    ['gzip above 9', () => LayerCompression.gzip({ level: 10 }), /LayerCompression.gzip\(\): level must be a whole number from 0 to 9; got 10/],
+    ['gzip below 0', () => LayerCompression.gzip({ level: -1 }), /LayerCompression.gzip\(\): level must be a whole number from 0 to 9; got -1/],
+    ['zstd at 0', () => LayerCompression.zstd({ level: 0 }), /LayerCompression.zstd\(\): level must be a whole number from 1 to 22; got 0/],
+    ['zstd above 22', () => LayerCompression.zstd({ level: 23 }), /LayerCompression.zstd\(\): level must be a whole number from 1 to 22; got 23/],
+    ['zstd not whole', () => LayerCompression.zstd({ level: 2.5 }), /LayerCompression.zstd\(\): level must be a whole number from 1 to 22; got 2.5/],
+    ['a token', () => LayerCompression.zstd({ level: Lazy.number({ produce: () => 3 }) }), /LayerCompression.zstd\(\): level must be a literal number, not a token/],
   ])('rejects a level %s', (_name, make, error) => {
     // WHEN / THEN
     expect(make).toThrow(error);
@@ -183,7 +183,7 @@ describe('LayerCompression', () => {
   test('a compression other than the default needs the docker-container builder', () => {
     // WHEN / THEN
     expect(() => CacheStrategy.registry({ builder: BuildxBuilder.currentDriver(), compression: LayerCompression.zstd() }))
-      .toThrow(/CacheStrategy.registry: compression other than the default gzip needs the docker-container builder \(BuildxBuilder.dockerContainer\(\)\)/);
+      .toThrow(/CacheStrategy.registry\(\): compression other than the default gzip needs the docker-container builder \(BuildxBuilder.dockerContainer\(\)\)/);
     expect(() => CacheStrategy.registry({ builder: BuildxBuilder.currentDriver(), compression: LayerCompression.gzip() })).not.toThrow();
   });
 });

@@ -279,7 +279,7 @@ export function validateCompressionLevel(prop: string, level: number | undefined
 export function validateRegistryCompression(driver: string, defaultCompression: boolean): void {
   if (defaultCompression || driver === 'docker-container') return;
   throw new Error(
-    'CacheStrategy.registry: compression other than the default gzip needs the docker-container builder (BuildxBuilder.dockerContainer()); '
+    'CacheStrategy.registry(): compression other than the default gzip needs the docker-container builder (BuildxBuilder.dockerContainer()); '
     + `the builder '${driver}' builds with the engine's own builder, whose exporter this construct does not set compression for`,
   );
 }

@@ -26,7 +26,7 @@ export class LayerCompression {
    * default and adds no flag.
    */
   public static gzip(options: LayerCompressionOptions = {}): LayerCompression {
-    validateCompressionLevel('LayerCompression.gzip', options.level, 0, 9);
+    validateCompressionLevel('LayerCompression.gzip()', options.level, 0, 9);
     return new LayerCompression('gzip', options.level);
   }
 
@@ -37,7 +37,7 @@ export class LayerCompression {
    * (AWS Lambda's documentation names no support for zstd layers).
    */
   public static zstd(options: LayerCompressionOptions = {}): LayerCompression {
-    validateCompressionLevel('LayerCompression.zstd', options.level, 1, 22);
+    validateCompressionLevel('LayerCompression.zstd()', options.level, 1, 22);
     return new LayerCompression('zstd', options.level);
   }
 
