@@ -20,7 +20,8 @@ import {
   aws_ssm as ssm,
 } from 'aws-cdk-lib';
 import {
-  BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, DockerHubLogin, DockerHubPullThroughCache, ImageTag, LayerCompression,
+  BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, DockerHubLogin, DockerHubPullThroughCache, ImageTag,
+  LayerCompression,
 } from '../src';
 
 /** The sources whose every `throw` is a validation rule of the table. */
