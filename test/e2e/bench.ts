@@ -102,10 +102,10 @@ interface Config {
   readonly cacheInImageRepository?: boolean;
   /**
    * Experiment (issue 16, item 2, the transfer): flags of the synthesized buildspec rewritten before the
-   * rounds run: `cacheTo` is appended to the cache export's (`--cache-to`), `output` turns the image
-   * output `--push` into `--output type=image,push=true,<output>`, `minMode` exports `mode=min`.
+   * rounds run: `cacheTo` is appended to the cache export's (`--cache-to`), `minMode` exports `mode=min`.
+   * (A compression of both the image and the cache is the registry strategy's `compression` option.)
    */
-  readonly flags?: { readonly cacheTo?: string; readonly output?: string; readonly minMode?: boolean };
+  readonly flags?: { readonly cacheTo?: string; readonly minMode?: boolean };
   /** Experiment: a `compression` of the registry strategy (its build definition sets it). */
   readonly compression?: boolean;
 }
@@ -145,10 +145,6 @@ function withFlags(phases: BuildSpecPhases, flags: NonNullable<Config['flags']>)
   };
   if (flags.cacheTo) replace('ignore-error=true', `ignore-error=true,${flags.cacheTo}`);
   if (flags.minMode) replace('mode=max', 'mode=min');
-  if (flags.output) {
-    replace('CIB_OUTPUT=(--push);', `CIB_OUTPUT=(--output \\"type=image,push=true,${flags.output}\\");`);
-    replace('type=image,push=true,rewrite-timestamp=true', `type=image,push=true,rewrite-timestamp=true,${flags.output}`);
-  }
   return JSON.parse(text) as BuildSpecPhases;
 }
 
