@@ -9,6 +9,17 @@ import { NAG_REASONS } from '../../src/compliance';
 import { ACKNOWLEDGED_RULES_METADATA_KEY, CDK_NAG_METADATA_KEY, acknowledgeNagRules, nagFlatten } from '../../src/nag';
 import { CASES, ENV, GITHUB, describeViolations, newKey, pipelineWith, stackOf, synth, logicalIdOf } from '../helpers/compliance-cases';
 
+/** The fact each acknowledgment's reason must state, by the acknowledged finding (`<logical id> | <rule>[<finding>]`); first match. */
+const REASON_FACTS: Array<[(key: string) => boolean, string]> = [
+  [(k) => k.includes('PutMetricsPolicy') && k.includes('[Resource::*]'), 'cloudwatch:PutMetricData supports no resource-level permissions'],
+  [(k) => k.includes('PolicyDocument') && k.includes('[Resource::*]'), 'DescribeVpcs support no resource-level permissions'],
+  [(k) => k.includes(':network-interface/*]'), 'limited by conditions to the build\'s subnets'],
+  [(k) => k.includes('[Resource::*]'), 'ecr:GetAuthorizationToken supports no resource-level permissions'],
+  [(k) => k.includes(':log-group:/aws/codebuild/'), 'default log group /aws/codebuild/<project name>'],
+  [(k) => k.includes('[Action::kms:'), 'on the one encryptionKey'],
+  [(k) => k.endsWith('AwsSolutions-CB4'), '(alias/aws/s3)'],
+];
+
 describe('cdk-nag AwsSolutions finds nothing unacknowledged', () => {
   test.each(CASES.map((c) => [c.name, c] as const))('cdk-nag v3: %s', (_name, c) => {
     // GIVEN
@@ -201,12 +212,7 @@ describe('acknowledgments', () => {
     for (const [key, reason] of acknowledgments) {
       expect(reason.length).toBeGreaterThanOrEqual(100);
       // The fact behind each: the action, resource or key setting the finding is about.
-      const fact = key.includes('PutMetricsPolicy') && key.includes('[Resource::*]') ? 'cloudwatch:PutMetricData supports no resource-level permissions'
-        : key.includes('[Resource::*]') ? 'ecr:GetAuthorizationToken supports no resource-level permissions'
-          : key.includes(':log-group:/aws/codebuild/') ? 'default log group /aws/codebuild/<project name>'
-            : key.includes('[Action::kms:') ? 'on the one encryptionKey'
-              : key.endsWith('AwsSolutions-CB4') ? '(alias/aws/s3)'
-                : undefined;
+      const fact = REASON_FACTS.find(([applies]) => applies(key))?.[1];
       expect({ key, fact }).toEqual({ key, fact: expect.any(String) });
       expect(reason).toContain(fact);
       // cdk-nag v2 base64-encodes reasons with characters above U+00FF; keep them readable.
