@@ -10,6 +10,8 @@ import { Construct } from 'constructs';
 import { wireGrants } from './build-grants';
 import { createCacheRepository, createImageRepository, createProject } from './build-resources';
 import { CachedImageBuildActionOptions, CachedImageBuildProps } from './cached-image-build-props';
+import { addSynthWarnings } from './checks/synth-checks';
+import { claimRepositoryNames } from './checks/unique-repository-names';
 import { createBuildLogGroup } from './compliance';
 import { CacheMetrics } from './metrics/cache-metrics';
 import { CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './metrics/metrics-props';
@@ -70,6 +72,7 @@ export class CachedImageBuild extends Construct {
     this.defaultBranch = options.defaultBranch;
 
     // 2. the repositories, then the build script (pure) that names them.
+    claimRepositoryNames(this, createdRepositoryNames(options));
     this.repository = options.repository ?? createImageRepository(this, options);
     if (options.strategy.usesCacheRepository) {
       this.cacheRepository = options.cacheRepository ?? createCacheRepository(this, options);
@@ -83,6 +86,7 @@ export class CachedImageBuild extends Construct {
 
     // 4. grants, metrics and compliance.
     this.cacheMetrics = wireGrants(this, options, this.project, { repository: this.repository, cacheRepository: this.cacheRepository });
+    addSynthWarnings(this, options);
     this.imageUri = options.fixedTags.length > 0
       ? this.repository.repositoryUriForTag(options.fixedTags[0])
       : this.repository.repositoryUri;
@@ -168,6 +172,16 @@ export class CachedImageBuild extends Construct {
       },
     });
   }
+}
+
+/** The literal names of the repositories this build creates (its application and cache repositories). */
+function createdRepositoryNames(options: ResolvedOptions): string[] {
+  const names: string[] = [];
+  if (!options.repository && options.repositoryName !== undefined) names.push(options.repositoryName);
+  if (options.strategy.usesCacheRepository && !options.cacheRepository && options.cacheRepositoryName !== undefined) {
+    names.push(options.cacheRepositoryName);
+  }
+  return names;
 }
 
 /** What the renderer needs, from the resolved options and the repositories (their URIs are tokens). */
