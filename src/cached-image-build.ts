@@ -3,7 +3,9 @@ import {
   aws_codebuild as codebuild,
   aws_codepipeline_actions as codepipeline_actions,
   aws_ecr as ecr,
+  aws_ecs as ecs,
   aws_iam as iam,
+  aws_lambda as lambda,
   aws_logs as logs,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
@@ -13,6 +15,7 @@ import { CachedImageBuildActionOptions, CachedImageBuildProps } from './cached-i
 import { addSynthWarnings } from './checks/synth-checks';
 import { claimRepositoryNames } from './checks/unique-repository-names';
 import { createBuildLogGroup } from './compliance';
+import { ConsumableBuild, ecsContainerImage, lambdaDockerImageCode } from './consumption';
 import { CacheMetrics } from './metrics/cache-metrics';
 import { CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './metrics/metrics-props';
 import { ResolvedOptions, resolveOptions } from './options/resolve-options';
@@ -42,12 +45,6 @@ export class CachedImageBuild extends Construct {
   /** The cache repository, or undefined when the cache strategy uses none. */
   public readonly cacheRepository?: ecr.IRepository;
 
-  /**
-   * URI of the image: the repository URI with the first fixed tag of `imageTags` (`:latest` by
-   * default), or the bare repository URI when there is no fixed tag.
-   */
-  public readonly imageUri: string;
-
   /** The cache strategy in use. */
   public readonly cacheStrategy: CacheStrategy;
 
@@ -61,6 +58,9 @@ export class CachedImageBuild extends Construct {
   public readonly logGroup: logs.ILogGroup;
 
   private readonly cacheMetrics?: CacheMetrics;
+
+  /** What the deploy-time helpers (`imageUri`, `toEcsContainerImage()`, `toLambdaDockerImageCode()`) need. */
+  private readonly consumable: ConsumableBuild;
 
   constructor(scope: Construct, id: string, props: CachedImageBuildProps = {}) {
     super(scope, id);
@@ -87,9 +87,55 @@ export class CachedImageBuild extends Construct {
     // 4. grants, metrics and compliance.
     this.cacheMetrics = wireGrants(this, options, this.project, { repository: this.repository, cacheRepository: this.cacheRepository });
     addSynthWarnings(this, options);
-    this.imageUri = options.fixedTags.length > 0
-      ? this.repository.repositoryUriForTag(options.fixedTags[0])
-      : this.repository.repositoryUri;
+    this.consumable = {
+      repository: this.repository,
+      fixedTags: options.fixedTags,
+      onlyFixedTags: options.imageTags.every((t) => t.moving),
+      provenance: options.provenance,
+    };
+  }
+
+  /**
+   * URI of the image at the first fixed tag of `imageTags` (`<repository URI>:latest` by default).
+   *
+   * A fixed tag moves with every build that pushes it, and the image exists only once the first
+   * build has run: to deploy a given build, prefer its commit tag or digest (the `IMAGE_TAG` /
+   * `IMAGE_DIGEST` variables, or `toEcsContainerImage(tag)`). Throws when `imageTags` has no fixed
+   * tag: the bare repository URI would make a pull ask for `latest`, which such a build never pushes.
+   */
+  public get imageUri(): string {
+    if (this.consumable.fixedTags.length === 0) {
+      throw new Error(
+        'imageUri: this build pushes no fixed tag (imageTags has none, e.g. [ImageTag.commit()]): a pull of the bare repository ' +
+          'URI would ask for \'latest\', which is never pushed. Use toEcsContainerImage(tag) / toLambdaDockerImageCode(tag) or ' +
+          'repository.repositoryUriForTag(tag) with the tag to deploy (such as the commit tag), or add a fixed tag to imageTags',
+      );
+    }
+    return this.repository.repositoryUriForTag(this.consumable.fixedTags[0]);
+  }
+
+  /**
+   * The image as an ECS container image, from the repository at a tag or digest. Binding it to a
+   * task definition grants the task's execution role the pull.
+   *
+   * @param tagOrDigest the tag (one this build pushes) or `sha256:` digest to deploy
+   * @default - the first fixed tag of `imageTags` (an error when there is none)
+   */
+  public toEcsContainerImage(tagOrDigest?: string): ecs.ContainerImage {
+    return ecsContainerImage(this.consumable, tagOrDigest);
+  }
+
+  /**
+   * The image as Lambda function code (`lambda.DockerImageFunction`), from the repository at a tag
+   * or digest. Binding it allows `lambda.amazonaws.com` to pull in the repository policy (a
+   * repository created by this construct; an imported one needs that statement already).
+   * Lambda rejects image indexes with attestations: the build must keep `provenance: false`.
+   *
+   * @param tagOrDigest the tag (one this build pushes) or `sha256:` digest to deploy
+   * @default - the first fixed tag of `imageTags` (an error when there is none)
+   */
+  public toLambdaDockerImageCode(tagOrDigest?: string): lambda.DockerImageCode {
+    return lambdaDockerImageCode(this.consumable, tagOrDigest);
   }
 
   /**

@@ -27,7 +27,7 @@ import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImag
 /** The sources whose every `throw` is a validation rule of the tables. */
 const VALIDATING_SOURCES = [
   'options/validation.ts', 'cached-image-build.ts', 'image-tag.ts', 'strategies/buildx-builder.ts', 'build-secret.ts',
-  'metrics/metrics-props.ts', 'metrics/cache-metrics.ts', 'compliance.ts',
+  'metrics/metrics-props.ts', 'metrics/cache-metrics.ts', 'compliance.ts', 'consumption.ts',
 ];
 
 /** The pages with a "Rules and messages" table: docs/validation.md, and the ecosystem page for its props and helpers. */
@@ -182,6 +182,17 @@ const CASES: Record<string, Array<() => unknown>> = {
   'fleet of the build image\'s type': [build((s) => ({ fleet: fleetOf(s, codebuild.EnvironmentType.ARM_CONTAINER) }))],
   'no Docker server with Buildah': [build(() => ({ cache: CacheStrategy.buildah(), dockerServer: { computeType: codebuild.DockerServerComputeType.SMALL } }))],
   'mutable imported role': [build((s) => ({ role: iam.Role.fromRoleArn(s, 'Role', 'arn:aws:iam::123456789012:role/builds', { mutable: false }) }))],
+  'imageUri needs a fixed tag': [() => build(() => ({ imageTags: [ImageTag.commit()] }))().imageUri],
+  'a tag to deploy': [
+    () => build(() => ({ imageTags: [ImageTag.commit()] }))().toEcsContainerImage(),
+    () => build(() => ({ imageTags: [ImageTag.commit()] }))().toLambdaDockerImageCode(),
+  ],
+  'a tag this build pushes': [() => build(() => ({ imageTags: [ImageTag.of('latest')] }))().toEcsContainerImage('v1')],
+  'ECR tag to deploy': [
+    () => build(() => ({}))().toEcsContainerImage('-x'),
+    () => build(() => ({}))().toLambdaDockerImageCode('a'.repeat(129)),
+  ],
+  'Lambda images without attestations': [() => build(() => ({ provenance: true }))().toLambdaDockerImageCode()],
   'CodePipeline variables namespace': [
     () => build(() => ({}))().toCodeBuildAction({ input: new codepipeline.Artifact(), variablesNamespace: 'bad namespace' }),
   ],
