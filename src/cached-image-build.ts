@@ -15,7 +15,7 @@ import { CachedImageBuildActionOptions, CachedImageBuildProps } from './cached-i
 import { addSynthWarnings } from './checks/synth-checks';
 import { claimRepositoryNames } from './checks/unique-repository-names';
 import { createBuildLogGroup } from './compliance';
-import { ConsumableBuild, ecsContainerImage, lambdaDockerImageCode } from './consumption';
+import { ConsumableBuild, NO_FIXED_TAG_REASON, ecsContainerImage, lambdaDockerImageCode } from './consumption';
 import { CacheMetrics } from './metrics/cache-metrics';
 import { CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './metrics/metrics-props';
 import { ResolvedOptions, resolveOptions } from './options/resolve-options';
@@ -90,25 +90,31 @@ export class CachedImageBuild extends Construct {
     this.consumable = {
       repository: this.repository,
       fixedTags: options.fixedTags,
-      onlyFixedTags: options.imageTags.every((t) => t.moving),
+      pushedTagPatterns: options.imageTags.every((t) => t.kind === 'fixed' || t.kind === 'branch') ? options.mutableTagPatterns : undefined,
       provenance: options.provenance,
     };
   }
 
   /**
-   * URI of the image at the first fixed tag of `imageTags` (`<repository URI>:latest` by default).
+   * URI of the image at the first `ImageTag.of()` tag of `imageTags` (`<repository URI>:latest` by
+   * default).
    *
-   * A fixed tag moves with every build that pushes it, and the image exists only once the first
-   * build has run: to deploy a given build, prefer its commit tag or digest (the `IMAGE_TAG` /
-   * `IMAGE_DIGEST` variables, or `toEcsContainerImage(tag)`). Throws when `imageTags` has no fixed
-   * tag: the bare repository URI would make a pull ask for `latest`, which such a build never pushes.
+   * That tag is the only kind whose value is known at synth time and that every build of the
+   * default branch pushes (not pull requests, not other branches); `ImageTag.commit()` and
+   * `gitTag()` name one build's image and `branch()` is named at build time. The tag moves with
+   * every such build, and the image exists only once the first one has run: to deploy a given
+   * build, prefer its commit tag or digest (the `IMAGE_TAG` / `IMAGE_DIGEST` variables, or
+   * `toEcsContainerImage(tag)`).
+   *
+   * @throws when `imageTags` has no `ImageTag.of()` tag (e.g. `[ImageTag.commit()]`): the bare
+   * repository URI would make a pull ask for `latest`, which such a build never pushes
    */
   public get imageUri(): string {
     if (this.consumable.fixedTags.length === 0) {
       throw new Error(
-        'imageUri: this build pushes no fixed tag (imageTags has none, e.g. [ImageTag.commit()]): a pull of the bare repository ' +
+        `imageUri: imageTags has no ImageTag.of() tag (${NO_FIXED_TAG_REASON}): a pull of the bare repository ` +
           'URI would ask for \'latest\', which is never pushed. Use toEcsContainerImage(tag) / toLambdaDockerImageCode(tag) or ' +
-          'repository.repositoryUriForTag(tag) with the tag to deploy (such as the commit tag), or add a fixed tag to imageTags',
+          'repository.repositoryUriForTag(tag) with the tag to deploy (such as the commit tag), or add ImageTag.of(\'latest\') to imageTags',
       );
     }
     return this.repository.repositoryUriForTag(this.consumable.fixedTags[0]);
@@ -119,7 +125,9 @@ export class CachedImageBuild extends Construct {
    * task definition grants the task's execution role the pull.
    *
    * @param tagOrDigest the tag (one this build pushes) or `sha256:` digest to deploy
-   * @default - the first fixed tag of `imageTags` (an error when there is none)
+   * @default - the first `ImageTag.of()` tag of `imageTags`, as for `imageUri`
+   * @throws when no tag is given and `imageTags` has no `ImageTag.of()` tag, or when every tag the
+   * build pushes is known at synth time (no `commit()` or `gitTag()`) and the given tag is none of them
    */
   public toEcsContainerImage(tagOrDigest?: string): ecs.ContainerImage {
     return ecsContainerImage(this.consumable, tagOrDigest);
@@ -132,7 +140,9 @@ export class CachedImageBuild extends Construct {
    * Lambda rejects image indexes with attestations: the build must keep `provenance: false`.
    *
    * @param tagOrDigest the tag (one this build pushes) or `sha256:` digest to deploy
-   * @default - the first fixed tag of `imageTags` (an error when there is none)
+   * @default - the first `ImageTag.of()` tag of `imageTags`, as for `imageUri`
+   * @throws when no tag is given and `imageTags` has no `ImageTag.of()` tag, or when every tag the
+   * build pushes is known at synth time (no `commit()` or `gitTag()`) and the given tag is none of them
    */
   public toLambdaDockerImageCode(tagOrDigest?: string): lambda.DockerImageCode {
     return lambdaDockerImageCode(this.consumable, tagOrDigest);

@@ -11,26 +11,33 @@ import { validateTag } from './options/validation';
 /** What the consumption helpers need to know about a build. */
 export interface ConsumableBuild {
   readonly repository: ecr.IRepository;
-  /** The fixed tags of `imageTags`, in order. */
+  /** The values of the `ImageTag.of()` tags of `imageTags`, in order: known at synth time, pushed by every build of the default branch. */
   readonly fixedTags: string[];
-  /** Whether every tag the build pushes is a fixed tag (then no other tag can exist). */
-  readonly onlyFixedTags: boolean;
+  /**
+   * Every tag the build can push, as values and `<prefix>*` patterns (`br-*`, `pr-*`), when all of
+   * them are known at synth time; undefined when `imageTags` has `ImageTag.commit()` or `gitTag()`,
+   * whose values can be any tag.
+   */
+  readonly pushedTagPatterns?: string[];
   readonly provenance: boolean;
 }
 
 const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
 
+/** Why the kinds of tag other than `ImageTag.of()` cannot be a default: their values are not known at synth time. */
+export const NO_FIXED_TAG_REASON = 'ImageTag.commit() and gitTag() name one build\'s image, and branch() is named at build time';
+
 /**
- * The tag or digest to deploy: the one given (a tag this build pushes, a digest, or a token), else
- * the first fixed tag. A build without a fixed tag has no tag known at synth time: the caller must
- * name one (typically the commit tag, known to the synth of a pipeline).
+ * The tag or digest to deploy: the one given (a tag this build can push, a digest, or a token),
+ * else the first `ImageTag.of()` tag. A build without one has no tag known at synth time: the
+ * caller must name one (typically the commit tag, known to the synth of a pipeline).
  */
 export function deployTagOrDigest(method: string, build: ConsumableBuild, tagOrDigest: string | undefined): string {
   if (tagOrDigest === undefined) {
     if (build.fixedTags.length === 0) {
       throw new Error(
-        `${method}: this build pushes no fixed tag (imageTags has none, e.g. [ImageTag.commit()]), so there is no tag to ` +
-          'default to: pass the tag to deploy, such as the commit tag (the commit SHA, e.g. process.env.CODEBUILD_RESOLVED_SOURCE_VERSION ' +
+        `${method}: imageTags has no ImageTag.of() tag, so there is no tag to default to (${NO_FIXED_TAG_REASON}): ` +
+          'pass the tag to deploy, such as the commit tag (the commit SHA, e.g. process.env.CODEBUILD_RESOLVED_SOURCE_VERSION ' +
           'in a pipeline\'s synth step), or an image digest (sha256:...)',
       );
     }
@@ -40,9 +47,10 @@ export function deployTagOrDigest(method: string, build: ConsumableBuild, tagOrD
     return tagOrDigest;
   }
   validateTag(`${method}(tagOrDigest)`, tagOrDigest);
-  if (build.onlyFixedTags && !build.fixedTags.includes(tagOrDigest)) {
+  const patterns = build.pushedTagPatterns;
+  if (patterns && !patterns.some((p) => (p.endsWith('*') ? tagOrDigest.startsWith(p.slice(0, -1)) : tagOrDigest === p))) {
     throw new Error(
-      `${method}: '${tagOrDigest}' is not a tag this build pushes (its imageTags are ${build.fixedTags.map((t) => `'${t}'`).join(', ')}); ` +
+      `${method}: '${tagOrDigest}' is not a tag this build pushes (it pushes ${patterns.map((t) => `'${t}'`).join(', ')}); ` +
         'name one of them, or an image digest (sha256:...)',
     );
   }

@@ -182,12 +182,18 @@ const CASES: Record<string, Array<() => unknown>> = {
   'fleet of the build image\'s type': [build((s) => ({ fleet: fleetOf(s, codebuild.EnvironmentType.ARM_CONTAINER) }))],
   'no Docker server with Buildah': [build(() => ({ cache: CacheStrategy.buildah(), dockerServer: { computeType: codebuild.DockerServerComputeType.SMALL } }))],
   'mutable imported role': [build((s) => ({ role: iam.Role.fromRoleArn(s, 'Role', 'arn:aws:iam::123456789012:role/builds', { mutable: false }) }))],
-  'imageUri needs a fixed tag': [() => build(() => ({ imageTags: [ImageTag.commit()] }))().imageUri],
+  'imageUri needs an ImageTag.of() tag': [
+    () => build(() => ({ imageTags: [ImageTag.commit()] }))().imageUri,
+    () => build(() => ({ imageTags: [ImageTag.branch()] }))().imageUri,
+  ],
   'a tag to deploy': [
     () => build(() => ({ imageTags: [ImageTag.commit()] }))().toEcsContainerImage(),
     () => build(() => ({ imageTags: [ImageTag.commit()] }))().toLambdaDockerImageCode(),
   ],
-  'a tag this build pushes': [() => build(() => ({ imageTags: [ImageTag.of('latest')] }))().toEcsContainerImage('v1')],
+  'a tag this build pushes': [
+    () => build(() => ({ imageTags: [ImageTag.of('latest')] }))().toEcsContainerImage('v1'),
+    () => build(() => ({ imageTags: [ImageTag.branch()] }))().toLambdaDockerImageCode('v1'),
+  ],
   'ECR tag to deploy': [
     () => build(() => ({}))().toEcsContainerImage('-x'),
     () => build(() => ({}))().toLambdaDockerImageCode('a'.repeat(129)),

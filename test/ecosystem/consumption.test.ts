@@ -1,6 +1,9 @@
 import { CfnParameter, Stack, aws_ecs as ecs, aws_lambda as lambda } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { CachedImageBuild, ImageTag } from '../../src';
+import { CachedImageBuild, ImageTag, PullRequestPolicy } from '../../src';
+import { RESOLVE_BUILD_CONTEXT } from '../../src/script/build-context';
+import { renderTagSelection } from '../../src/script/push-tags';
+import { runCases } from '../helpers/bash-cases';
 import { appRepository, create } from '../helpers/construct';
 import { PULL_ACTIONS } from '../helpers/ecr-actions';
 
@@ -42,7 +45,7 @@ function uriOf(template: Template, separator: string, ref: string): any {
 const build = (props: Parameters<typeof create>[0] = {}): CachedImageBuild => create(props).build;
 
 describe('toEcsContainerImage', () => {
-  test('defaults to the first fixed tag, and binding it lets the execution role pull exactly this repository', () => {
+  test('defaults to the first ImageTag.of() tag, and binding it lets the execution role pull exactly this repository', () => {
     // GIVEN
     const b = build();
 
@@ -88,23 +91,44 @@ describe('toEcsContainerImage', () => {
     expect(JSON.stringify(containerImage(template))).toContain('{"Ref":"ImageTag"}');
   });
 
-  test('without a fixed tag there is no default: an error that says what to pass', () => {
+  test('without an ImageTag.of() tag there is no default: an error that says what to pass', () => {
     // GIVEN
     const b = build({ imageTags: [ImageTag.commit()] });
 
     // WHEN / THEN
     expect(() => b.toEcsContainerImage()).toThrow(
-      'toEcsContainerImage: this build pushes no fixed tag (imageTags has none, e.g. [ImageTag.commit()]), so there is no tag to default to');
+      'toEcsContainerImage: imageTags has no ImageTag.of() tag, so there is no tag to default to (ImageTag.commit() and gitTag() ' +
+        'name one build\'s image, and branch() is named at build time): pass the tag to deploy');
   });
 
-  test('when every tag is fixed, a tag the build never pushes is an error; one of them is fine', () => {
-    // GIVEN
-    const b = build({ imageTags: [ImageTag.of('latest'), ImageTag.of('stable')] });
+  test('when every tag the build pushes is known at synth time, a tag it never pushes is an error; one of them is fine', () => {
+    // GIVEN: fixed tags only, pull requests build without pushing
+    const b = build({ imageTags: [ImageTag.of('latest'), ImageTag.of('stable')], pullRequests: PullRequestPolicy.buildOnly() });
 
     // WHEN / THEN
     expect(() => b.toEcsContainerImage('v1')).toThrow(
-      'toEcsContainerImage: \'v1\' is not a tag this build pushes (its imageTags are \'latest\', \'stable\'); name one of them, or an image digest (sha256:...)');
+      'toEcsContainerImage: \'v1\' is not a tag this build pushes (it pushes \'latest\', \'stable\'); name one of them, or an image digest (sha256:...)');
+    expect(() => b.toEcsContainerImage('pr-3')).toThrow(/^toEcsContainerImage: 'pr-3' is not a tag this build pushes/);
     expect(() => b.toEcsContainerImage('stable')).not.toThrow();
+  });
+
+  test('branch and pull request tags count as pushed tags by their prefix', () => {
+    // GIVEN: branch tags, and pull requests push pr-<number> (the default policy)
+    const b = build({ imageTags: [ImageTag.branch(), ImageTag.of('latest')] });
+
+    // WHEN / THEN
+    expect(() => b.toEcsContainerImage('br-feature-x')).not.toThrow();
+    expect(() => b.toEcsContainerImage('pr-12')).not.toThrow();
+    expect(() => b.toEcsContainerImage('v1')).toThrow(
+      'toEcsContainerImage: \'v1\' is not a tag this build pushes (it pushes \'latest\', \'br-*\', \'pr-*\'); name one of them, or an image digest (sha256:...)');
+  });
+
+  test('with commit or git tags any valid tag may exist, so none is refused', () => {
+    // GIVEN
+    const b = build({ imageTags: [ImageTag.gitTag(), ImageTag.of('latest')] });
+
+    // WHEN / THEN
+    expect(() => b.toEcsContainerImage('v1.2.3')).not.toThrow();
   });
 
   test('a tag ECR cannot hold is an error', () => {
@@ -141,14 +165,14 @@ describe('toLambdaDockerImageCode', () => {
         'build the Lambda image with provenance: false (the default)');
   });
 
-  test('without a fixed tag there is no default', () => {
+  test('without an ImageTag.of() tag there is no default', () => {
     // WHEN / THEN
-    expect(() => build({ imageTags: [ImageTag.commit()] }).toLambdaDockerImageCode()).toThrow(/^toLambdaDockerImageCode: this build pushes no fixed tag/);
+    expect(() => build({ imageTags: [ImageTag.commit()] }).toLambdaDockerImageCode()).toThrow(/^toLambdaDockerImageCode: imageTags has no ImageTag.of\(\) tag/);
   });
 });
 
 describe('imageUri', () => {
-  test('is the URI of the first fixed tag', () => {
+  test('is the URI of the first ImageTag.of() tag', () => {
     // GIVEN
     const b = build({ imageTags: [ImageTag.commit(), ImageTag.of('stable'), ImageTag.of('latest')] });
 
@@ -159,14 +183,65 @@ describe('imageUri', () => {
     expect(uri).toEqual(uriOf(Template.fromStack(Stack.of(b)), ':', 'stable'));
   });
 
-  test('without a fixed tag it throws instead of the bare repository URI (which would pull a latest never pushed)', () => {
+  test.each([
+    ['[ImageTag.commit()]', [ImageTag.commit()]],
+    ['[ImageTag.commit(), ImageTag.gitTag()]', [ImageTag.commit(), ImageTag.gitTag()]],
+    ['[ImageTag.branch()] (moving, but named at build time)', [ImageTag.branch()]],
+  ])('without an ImageTag.of() tag it throws instead of the bare repository URI (which would pull a latest never pushed): %s', (_, imageTags) => {
     // GIVEN
-    const b = build({ imageTags: [ImageTag.commit()] });
+    const b = build({ imageTags });
 
     // WHEN / THEN
     expect(() => b.imageUri).toThrow(
-      'imageUri: this build pushes no fixed tag (imageTags has none, e.g. [ImageTag.commit()]): a pull of the bare repository URI would ask ' +
-        'for \'latest\', which is never pushed. Use toEcsContainerImage(tag) / toLambdaDockerImageCode(tag) or repository.repositoryUriForTag(tag) ' +
-        'with the tag to deploy (such as the commit tag), or add a fixed tag to imageTags');
+      'imageUri: imageTags has no ImageTag.of() tag (ImageTag.commit() and gitTag() name one build\'s image, and branch() is named at build ' +
+        'time): a pull of the bare repository URI would ask for \'latest\', which is never pushed. Use toEcsContainerImage(tag) / ' +
+        'toLambdaDockerImageCode(tag) or repository.repositoryUriForTag(tag) with the tag to deploy (such as the commit tag), or add ' +
+        'ImageTag.of(\'latest\') to imageTags');
+  });
+
+  test('is the ImageTag.of() tag even when a branch tag comes first', () => {
+    // GIVEN
+    const b = build({ imageTags: [ImageTag.branch(), ImageTag.of('stable', { onGitTags: true })] });
+
+    // WHEN
+    const uri = Stack.of(b).resolve(b.imageUri);
+
+    // THEN
+    expect(uri).toEqual(uriOf(Template.fromStack(Stack.of(b)), ':', 'stable'));
+  });
+
+  test('names a tag every build of the default branch pushes, and no pull request or other branch (executed in bash)', () => {
+    // GIVEN: the tag imageUri names, and the tag selection of the same imageTags
+    const imageTags = [ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('stable'), ImageTag.of('latest')];
+    const b = build({ imageTags });
+    const uri = JSON.stringify(Stack.of(b).resolve(b.imageUri));
+    const tag = /:([^":]+)"\]\]\}$/.exec(uri)![1];
+    const selection = renderTagSelection(imageTags);
+    const project = {
+      ...selection.environment, CIB_DEFAULT_BRANCH: 'main', CIB_DEFAULT_CACHE_TAG: 'main', CIB_PR_POLICY: 'push', CIB_PR_SECRETS: 'false',
+      CIB_IMAGE_REPOSITORY_URI: 'r', CODEBUILD_RESOLVED_SOURCE_VERSION: SHA,
+    };
+    const webhook = (trigger: string, head: string, event = 'PUSH') =>
+      ({ ...project, CODEBUILD_WEBHOOK_EVENT: event, CODEBUILD_WEBHOOK_TRIGGER: trigger, CODEBUILD_WEBHOOK_HEAD_REF: head });
+    const defaultBranchBuilds = [
+      webhook('branch/main', 'refs/heads/main'),
+      { ...project, CODEBUILD_SOURCE_VERSION: 'main' },
+      { ...project, CODEBUILD_SOURCE_VERSION: 'refs/heads/main' },
+      { ...project, CIB_TRIGGER: 'pipeline', CIB_BRANCH: 'main', CIB_PIPELINE_PULL_REQUEST: 'false', CODEBUILD_SOURCE_VERSION: 'arn:aws:s3:::b/k' },
+    ];
+    const otherBuilds = [
+      { ...webhook('pr/7', 'refs/heads/main', 'PULL_REQUEST_UPDATED'), CODEBUILD_WEBHOOK_BASE_REF: 'refs/heads/main' },
+      webhook('branch/feature', 'refs/heads/feature'),
+      webhook('tag/v1', 'refs/tags/v1'),
+    ];
+
+    // WHEN
+    const pushed = runCases([...RESOLVE_BUILD_CONTEXT, ...selection.commands], [...defaultBranchBuilds, ...otherBuilds], ['CIB_PUSH_TAGS'])
+      .map((r) => r.vars.CIB_PUSH_TAGS.split(' '));
+
+    // THEN
+    expect(tag).toEqual('stable');
+    expect(pushed.slice(0, defaultBranchBuilds.length).map((tags) => tags.includes(tag))).toEqual(defaultBranchBuilds.map(() => true));
+    expect(pushed.slice(defaultBranchBuilds.length).map((tags) => tags.includes(tag))).toEqual(otherBuilds.map(() => false));
   });
 });
