@@ -6,3 +6,4 @@ export * from './strategies/buildx-builder';
 export * from './image-tag';
 export * from './build-secret';
 export * from './pull-request-policy';
+export * from './pipelines-step';

@@ -14,6 +14,7 @@ import {
   Duration,
   Lazy,
   Stack,
+  Stage,
   aws_codebuild as codebuild,
   aws_codepipeline as codepipeline,
   aws_ec2 as ec2,
@@ -21,13 +22,14 @@ import {
   aws_ecr_assets as ecr_assets,
   aws_iam as iam,
   aws_ssm as ssm,
+  pipelines,
 } from 'aws-cdk-lib';
-import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, ImageTag } from '../src';
+import { BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, CachedImageBuildStep, ImageTag } from '../src';
 
 /** The sources whose every `throw` is a validation rule of the tables. */
 const VALIDATING_SOURCES = [
   'options/validation.ts', 'cached-image-build.ts', 'image-tag.ts', 'strategies/buildx-builder.ts', 'build-secret.ts',
-  'metrics/metrics-props.ts', 'metrics/cache-metrics.ts', 'compliance.ts', 'consumption.ts',
+  'metrics/metrics-props.ts', 'metrics/cache-metrics.ts', 'compliance.ts', 'consumption.ts', 'pipelines-step.ts',
 ];
 
 /** The pages with a "Rules and messages" table: docs/validation.md, and the ecosystem page for its props and helpers. */
@@ -199,6 +201,31 @@ const CASES: Record<string, Array<() => unknown>> = {
     () => build(() => ({}))().toLambdaDockerImageCode('a'.repeat(129)),
   ],
   'Lambda images without attestations': [() => build(() => ({ provenance: true }))().toLambdaDockerImageCode()],
+  'pipeline step needs a pipeline project': [
+    () => new CachedImageBuildStep('Image', { build: build(() => ({ source: codebuild.Source.gitHub({ owner: 'o', repo: 'r' }) }))() }),
+  ],
+  'variables the build exports': [() => new CachedImageBuildStep('Image', { build: build(() => ({}))() }).exportedVariable('URI')],
+  'pipeline step in the pipeline\'s stage': [() => {
+    const app = new App();
+    const pipeline = new pipelines.CodePipeline(new Stack(app, 'Pipeline'), 'Pipeline', {
+      synth: new pipelines.ShellStep('Synth', { input: pipelines.CodePipelineSource.gitHub('o/r', 'main'), commands: ['cdk synth'] }),
+    });
+    const stage = new Stage(app, 'Prod');
+    const inStage = new CachedImageBuild(new Stack(stage, 'Images'), 'Api', {});
+    pipeline.addStage(stage, { pre: [new CachedImageBuildStep('Image', { build: inStage })] });
+    pipeline.buildPipeline();
+  }],
+  'pipeline step input': [() => {
+    const stack = newStack();
+    const step = new CachedImageBuildStep('Image', { build: new CachedImageBuild(stack, 'Api', {}) });
+    const pipeline = new pipelines.CodePipeline(stack, 'Pipeline', {
+      synth: new pipelines.ShellStep('Synth', { input: pipelines.CodePipelineSource.gitHub('o/r', 'main'), commands: ['cdk synth'] }),
+    });
+    // An engine that has no source to fall back to calls the factory without one.
+    step.produceAction(new codepipeline.Pipeline(stack, 'Plain').addStage({ stageName: 'Images' }), {
+      actionName: 'Image', runOrder: 1, scope: stack, pipeline, artifacts: new pipelines.ArtifactMap(), stackOutputsMap: new pipelines.StackOutputsMap(pipeline),
+    });
+  }],
   'CodePipeline variables namespace': [
     () => build(() => ({}))().toCodeBuildAction({ input: new codepipeline.Artifact(), variablesNamespace: 'bad namespace' }),
   ],
