@@ -190,7 +190,7 @@ class CdkPipelineStack extends Stack {
       repositoryName: 'example/shop',
       imageTags: [ImageTag.commit()], // the stage deploys exactly this commit's image
     });
-    const buildImage = new CachedImageBuildStep('BuildImage', { build, input: source });
+    const buildImage = new CachedImageBuildStep('BuildImage', { imageBuild: build, input: source });
 
     pipeline.addStage(new ShopStage(this, 'Prod', { env: props?.env, repositoryName: 'example/shop' }), {
       pre: [buildImage],

@@ -8,7 +8,7 @@ export interface CachedImageBuildStepProps {
    * The build to run: a `CachedImageBuild` created without `source`, in the pipeline's stack (or in
    * a stack of the same stage that is deployed before the pipeline runs).
    */
-  readonly build: CachedImageBuild;
+  readonly imageBuild: CachedImageBuild;
 
   /**
    * The source with the Dockerfile and build context, such as a `pipelines.CodePipelineSource`.
@@ -40,17 +40,17 @@ export interface CachedImageBuildStepProps {
  */
 export class CachedImageBuildStep extends pipelines.CodeBuildStep implements pipelines.ICodePipelineActionFactory {
   /** The build this step runs. */
-  public readonly build: CachedImageBuild;
+  public readonly imageBuild: CachedImageBuild;
 
   constructor(id: string, props: CachedImageBuildStepProps) {
-    if (!(props.build.project instanceof codebuild.PipelineProject)) {
+    if (!(props.imageBuild.project instanceof codebuild.PipelineProject)) {
       throw new Error(`CachedImageBuildStep '${id}' needs a CachedImageBuild created without source (a CodePipeline project)`);
     }
     // The branch goes through `env` so that the pipeline orders this step after the step whose
     // output it names (e.g. the source's BranchName); it reaches the build as the action's variable.
     super(id, { input: props.input, commands: [], env: props.branch !== undefined ? { CIB_BRANCH: props.branch } : {} });
-    this.build = props.build;
-    this._setProject(props.build.project);
+    this.imageBuild = props.imageBuild;
+    this._setProject(props.imageBuild.project);
   }
 
   /**
@@ -68,9 +68,9 @@ export class CachedImageBuildStep extends pipelines.CodeBuildStep implements pip
 
   /** Adds the build's CodeBuild action to the pipeline stage (called by `pipelines.CodePipeline`). */
   public produceAction(stage: codepipeline.IStage, options: pipelines.ProduceActionOptions): pipelines.CodePipelineActionFactoryResult {
-    if (Stage.of(this.build) !== Stage.of(options.pipeline)) {
+    if (Stage.of(this.imageBuild) !== Stage.of(options.pipeline)) {
       throw new Error(
-        `CachedImageBuildStep '${this.id}': the build ${this.build.node.path} must be in the pipeline's stage (its stack or a stack ` +
+        `CachedImageBuildStep '${this.id}': the build ${this.imageBuild.node.path} must be in the pipeline's stage (its stack or a stack ` +
           'deployed before the pipeline runs), not in a stage the pipeline deploys: the pipeline starts the build\'s project',
       );
     }
@@ -79,7 +79,7 @@ export class CachedImageBuildStep extends pipelines.CodeBuildStep implements pip
     if (!input) {
       throw new Error(`CachedImageBuildStep '${this.id}' needs an input: give input, or a pipeline with a source`);
     }
-    stage.addAction(this.build.toCodeBuildAction({
+    stage.addAction(this.imageBuild.toCodeBuildAction({
       input,
       actionName: options.actionName,
       runOrder: options.runOrder,

@@ -202,9 +202,9 @@ const CASES: Record<string, Array<() => unknown>> = {
   ],
   'Lambda images without attestations': [() => build(() => ({ provenance: true }))().toLambdaDockerImageCode()],
   'pipeline step needs a pipeline project': [
-    () => new CachedImageBuildStep('Image', { build: build(() => ({ source: codebuild.Source.gitHub({ owner: 'o', repo: 'r' }) }))() }),
+    () => new CachedImageBuildStep('Image', { imageBuild: build(() => ({ source: codebuild.Source.gitHub({ owner: 'o', repo: 'r' }) }))() }),
   ],
-  'variables the build exports': [() => new CachedImageBuildStep('Image', { build: build(() => ({}))() }).exportedVariable('URI')],
+  'variables the build exports': [() => new CachedImageBuildStep('Image', { imageBuild: build(() => ({}))() }).exportedVariable('URI')],
   'pipeline step in the pipeline\'s stage': [() => {
     const app = new App();
     const pipeline = new pipelines.CodePipeline(new Stack(app, 'Pipeline'), 'Pipeline', {
@@ -212,12 +212,12 @@ const CASES: Record<string, Array<() => unknown>> = {
     });
     const stage = new Stage(app, 'Prod');
     const inStage = new CachedImageBuild(new Stack(stage, 'Images'), 'Api', {});
-    pipeline.addStage(stage, { pre: [new CachedImageBuildStep('Image', { build: inStage })] });
+    pipeline.addStage(stage, { pre: [new CachedImageBuildStep('Image', { imageBuild: inStage })] });
     pipeline.buildPipeline();
   }],
   'pipeline step input': [() => {
     const stack = newStack();
-    const step = new CachedImageBuildStep('Image', { build: new CachedImageBuild(stack, 'Api', {}) });
+    const step = new CachedImageBuildStep('Image', { imageBuild: new CachedImageBuild(stack, 'Api', {}) });
     const pipeline = new pipelines.CodePipeline(stack, 'Pipeline', {
       synth: new pipelines.ShellStep('Synth', { input: pipelines.CodePipelineSource.gitHub('o/r', 'main'), commands: ['cdk synth'] }),
     });

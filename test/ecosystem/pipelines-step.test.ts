@@ -45,7 +45,7 @@ describe('CachedImageBuildStep', () => {
   test('in pre of a stage, runs the build\'s own project on the pipeline source before the deployment', () => {
     // GIVEN
     const f = fixture();
-    const step = new CachedImageBuildStep('BuildImage', { build: f.build });
+    const step = new CachedImageBuildStep('BuildImage', { imageBuild: f.build });
 
     // WHEN
     f.pipeline.addStage(f.stage, { pre: [step] });
@@ -73,7 +73,7 @@ describe('CachedImageBuildStep', () => {
   test('later steps read its variables: IMAGE_URI becomes the action variable of its namespace', () => {
     // GIVEN
     const f = fixture();
-    const step = new CachedImageBuildStep('BuildImage', { build: f.build });
+    const step = new CachedImageBuildStep('BuildImage', { imageBuild: f.build });
     const smoke = new pipelines.CodeBuildStep('SmokeTest', {
       commands: ['docker pull "$IMAGE_URI"'],
       env: { IMAGE_URI: step.exportedVariable('IMAGE_URI'), IMAGE_DIGEST: step.exportedVariable('IMAGE_DIGEST') },
@@ -95,7 +95,7 @@ describe('CachedImageBuildStep', () => {
   test('the branch reaches the build as CIB_BRANCH, from a source variable', () => {
     // GIVEN
     const f = fixture();
-    const step = new CachedImageBuildStep('BuildImage', { build: f.build, input: f.source, branch: f.source.sourceAttribute('BranchName') });
+    const step = new CachedImageBuildStep('BuildImage', { imageBuild: f.build, input: f.source, branch: f.source.sourceAttribute('BranchName') });
 
     // WHEN
     f.pipeline.addStage(f.stage, { pre: [step] });
@@ -113,7 +113,7 @@ describe('CachedImageBuildStep', () => {
     // GIVEN
     const f = fixture();
     const other = new CachedImageBuild(f.stack, 'WebImage', { repositoryName: 'web' });
-    const wave = f.pipeline.addWave('Images', { pre: [new CachedImageBuildStep('Api', { build: f.build }), new CachedImageBuildStep('Web', { build: other })] });
+    const wave = f.pipeline.addWave('Images', { pre: [new CachedImageBuildStep('Api', { imageBuild: f.build }), new CachedImageBuildStep('Web', { imageBuild: other })] });
     wave.addStage(f.stage);
 
     // WHEN
@@ -134,7 +134,7 @@ describe('CachedImageBuildStep', () => {
     const f = fixture();
 
     // WHEN
-    f.pipeline.addStage(f.stage, { pre: [new CachedImageBuildStep('BuildImage', { build: f.build })] });
+    f.pipeline.addStage(f.stage, { pre: [new CachedImageBuildStep('BuildImage', { imageBuild: f.build })] });
     f.pipeline.buildPipeline();
 
     // THEN
@@ -152,13 +152,13 @@ describe('CachedImageBuildStep', () => {
     const standalone = new CachedImageBuild(f.stack, 'Standalone', { source: codebuild.Source.gitHub({ owner: 'octo', repo: 'api' }) });
 
     // WHEN / THEN
-    expect(() => new CachedImageBuildStep('BuildImage', { build: standalone })).toThrow(
+    expect(() => new CachedImageBuildStep('BuildImage', { imageBuild: standalone })).toThrow(
       'CachedImageBuildStep \'BuildImage\' needs a CachedImageBuild created without source (a CodePipeline project)');
   });
 
   test('a variable the build does not export is an error that lists those it does', () => {
     // GIVEN
-    const step = new CachedImageBuildStep('BuildImage', { build: fixture().build });
+    const step = new CachedImageBuildStep('BuildImage', { imageBuild: fixture().build });
 
     // WHEN / THEN
     expect(() => step.exportedVariable('IMAGE')).toThrow(
@@ -170,7 +170,7 @@ describe('CachedImageBuildStep', () => {
     // GIVEN
     const f = fixture();
     const inStage = new CachedImageBuild(new Stack(f.stage, 'Images'), 'ApiImage', { repositoryName: 'api-in-stage' });
-    f.pipeline.addStage(f.stage, { pre: [new CachedImageBuildStep('BuildImage', { build: inStage })] });
+    f.pipeline.addStage(f.stage, { pre: [new CachedImageBuildStep('BuildImage', { imageBuild: inStage })] });
 
     // WHEN / THEN
     expect(() => f.pipeline.buildPipeline()).toThrow(
