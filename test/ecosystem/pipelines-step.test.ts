@@ -92,7 +92,7 @@ describe('CachedImageBuildStep', () => {
     expect(prod.SmokeTest.RunOrder).toBeGreaterThan(prod.BuildImage.RunOrder);
   });
 
-  test('the branch reaches the build as CIB_BRANCH, from a source variable', () => {
+  test('the build runs as a pipeline build (CIB_TRIGGER) of the branch (CIB_BRANCH), from a source variable', () => {
     // GIVEN
     const f = fixture();
     const step = new CachedImageBuildStep('BuildImage', { imageBuild: f.build, input: f.source, branch: f.source.sourceAttribute('BranchName') });
@@ -105,7 +105,23 @@ describe('CachedImageBuildStep', () => {
     const stages = stagesOf(Template.fromStack(f.stack));
     const sourceAction = Object.values<any>(stages.Source)[0];
     expect(JSON.parse(stages.Prod.BuildImage.Configuration.EnvironmentVariables)).toEqual([
+      { name: 'CIB_TRIGGER', type: 'PLAINTEXT', value: 'pipeline' },
       { name: 'CIB_BRANCH', type: 'PLAINTEXT', value: `#{${sourceAction.Namespace}.BranchName}` },
+    ]);
+  });
+
+  test('without branch, the step builds the default branch (a trusted build: it writes main\'s cache and moves fixed tags)', () => {
+    // GIVEN
+    const f = fixture();
+
+    // WHEN
+    f.pipeline.addStage(f.stage, { pre: [new CachedImageBuildStep('BuildImage', { imageBuild: f.build, input: f.source })] });
+    f.pipeline.buildPipeline();
+
+    // THEN
+    expect(JSON.parse(stagesOf(Template.fromStack(f.stack)).Prod.BuildImage.Configuration.EnvironmentVariables)).toEqual([
+      { name: 'CIB_TRIGGER', type: 'PLAINTEXT', value: 'pipeline' },
+      { name: 'CIB_BRANCH', type: 'PLAINTEXT', value: f.build.defaultBranch },
     ]);
   });
 
