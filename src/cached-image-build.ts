@@ -86,7 +86,7 @@ export class CachedImageBuild extends Construct {
 
     // 4. grants, metrics and compliance.
     this.cacheMetrics = wireGrants(this, options, this.project, { repository: this.repository, cacheRepository: this.cacheRepository });
-    addSynthWarnings(this, options);
+    addSynthWarnings(this, options, this.project);
     this.consumable = {
       repository: this.repository,
       fixedTags: options.fixedTags,

@@ -2,6 +2,7 @@ import { Annotations as CoreAnnotations, App, Stack, Token, aws_codebuild as cod
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { CacheStrategy, CachedImageBuild, CachedImageBuildProps } from '../../src';
 import { BUILDX_MISSING_WARNING, imageLacksBuildx } from '../../src/checks/buildx-support';
+import { DOCKER_SERVER_PULL_REQUESTS_WARNING } from '../../src/checks/docker-server-pull-requests';
 import { FLEET_ON_FAILURE_WARNING } from '../../src/checks/fleet-phases';
 import { REPOSITORY_NAME_MAY_COLLIDE_WARNING } from '../../src/checks/unique-repository-names';
 import { newStack } from '../helpers/construct';
@@ -171,5 +172,40 @@ describe('a build on a fleet', () => {
     const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp(`\\[ack: ${FLEET_ON_FAILURE_WARNING}\\]`));
     expect(warnings.map((w) => w.id)).toEqual(['/TestStack/OnFleet']);
     expect(warnings[0].entry.data).toContain('on-failure');
+  });
+});
+
+describe('a Docker server in a project whose webhook builds pull requests', () => {
+  const dockerServer = { computeType: codebuild.DockerServerComputeType.SMALL };
+  const gitHub = (webhookFilters?: codebuild.FilterGroup[]) => codebuild.Source.gitHub({ owner: 'o', repo: 'r', webhook: true, webhookFilters });
+  const pushToMain = codebuild.FilterGroup.inEventOf(codebuild.EventAction.PUSH).andBranchIs('main');
+  const teamPullRequests = codebuild.FilterGroup.inEventOf(codebuild.EventAction.PULL_REQUEST_CREATED).andActorAccountIs('^1234$');
+
+  test('gets the acknowledgeable warning, with an actor filter too (the server is shared, not scoped)', () => {
+    // GIVEN
+    const stack = newStack();
+
+    // WHEN
+    new CachedImageBuild(stack, 'Team', { dockerServer, source: gitHub([pushToMain, teamPullRequests]) });
+    new CachedImageBuild(stack, 'Anyone', { repositoryName: 'anyone', dockerServer, source: gitHub() });
+
+    // THEN
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp(`\\[ack: ${DOCKER_SERVER_PULL_REQUESTS_WARNING}\\]`));
+    expect(warnings.map((w) => w.id)).toEqual(['/TestStack/Team', '/TestStack/Anyone']);
+    expect(warnings[0].entry.data).toContain('dockerServer: webhook filter group(s) 1 build pull requests on the project\'s Docker server');
+    expect(warnings[1].entry.data).toContain('dockerServer: the webhook (no filter groups) build pull requests');
+  });
+
+  test('no warning without a Docker server, or when the webhook builds no pull request', () => {
+    // GIVEN
+    const stack = newStack();
+
+    // WHEN
+    new CachedImageBuild(stack, 'NoServer', { source: gitHub([pushToMain, teamPullRequests]) });
+    new CachedImageBuild(stack, 'PushOnly', { repositoryName: 'push-only', dockerServer, source: gitHub([pushToMain]) });
+    new CachedImageBuild(stack, 'Pipeline', { repositoryName: 'pipeline', dockerServer });
+
+    // THEN
+    expect(warningsWithId(stack, DOCKER_SERVER_PULL_REQUESTS_WARNING)).toEqual([]);
   });
 });
