@@ -133,7 +133,6 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
 
   validateTimeout(props.timeout);
   validateEnvironmentVariableNames(Object.keys(props.environmentVariables ?? {}));
-
   validateConcurrentBuildLimit(props.concurrentBuildLimit);
 
   // A default branch given as `refs/heads/<name>` is the branch `<name>`.
@@ -153,7 +152,6 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
 
   const containerName = props.containerName ?? 'app';
   validateContainerName(containerName);
-  const placement = resolvePlacement(props, strategy, buildImage, platform);
 
   return {
     metricsNamespace,
@@ -190,7 +188,7 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
     projectName: props.projectName,
     encryptionKey: props.encryptionKey,
     logRetention: props.logRetention ?? DEFAULT_LOG_RETENTION,
-    placement,
+    placement: resolvePlacement(props, strategy, buildImage, platform),
   };
 }
 

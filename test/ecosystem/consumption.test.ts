@@ -218,8 +218,13 @@ describe('imageUri', () => {
     const tag = /:([^":]+)"\]\]\}$/.exec(uri)![1];
     const selection = renderTagSelection(imageTags);
     const project = {
-      ...selection.environment, CIB_DEFAULT_BRANCH: 'main', CIB_DEFAULT_CACHE_TAG: 'main', CIB_PR_POLICY: 'push', CIB_PR_SECRETS: 'false',
-      CIB_IMAGE_REPOSITORY_URI: 'r', CODEBUILD_RESOLVED_SOURCE_VERSION: SHA,
+      ...selection.environment,
+      CIB_DEFAULT_BRANCH: 'main',
+      CIB_DEFAULT_CACHE_TAG: 'main',
+      CIB_PR_POLICY: 'push',
+      CIB_PR_SECRETS: 'false',
+      CIB_IMAGE_REPOSITORY_URI: 'r',
+      CODEBUILD_RESOLVED_SOURCE_VERSION: SHA,
     };
     const webhook = (trigger: string, head: string, event = 'PUSH') =>
       ({ ...project, CODEBUILD_WEBHOOK_EVENT: event, CODEBUILD_WEBHOOK_TRIGGER: trigger, CODEBUILD_WEBHOOK_HEAD_REF: head });
