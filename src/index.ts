@@ -8,3 +8,4 @@ export * from './build-secret';
 export * from './pull-request-policy';
 export * from './docker-hub-login';
 export * from './docker-hub-pull-through-cache';
+export * from './pipelines-step';

@@ -6,8 +6,10 @@ import {
   validateCacheRepositoryUse,
   validateCacheRetention,
   validateContainerName,
+  validateDockerServer,
   validateEnvironmentVariableNames,
   validateConcurrentBuildLimit,
+  validateFleet,
   validateImageTags,
   validateMutableTagPatterns,
   validateMetricsNamespace,
@@ -19,6 +21,7 @@ import {
   validateSecretId,
   validateTarget,
   validateTimeout,
+  validateVpcPlacement,
 } from './validation';
 import { BuildSecret } from '../build-secret';
 import { CachedImageBuildProps } from '../cached-image-build-props';
@@ -91,7 +94,12 @@ export interface ResolvedOptions {
   readonly projectName?: string;
   readonly encryptionKey?: kms.IKey;
   readonly logRetention: logs.RetentionDays;
+  /** Where the build runs and as whom, as given (each undefined by default). */
+  readonly placement: Placement;
 }
+
+/** The props that place the build: `vpc` (with its subnets and security groups), `role`, `fleet`, `dockerServer`. */
+export type Placement = Pick<CachedImageBuildProps, 'vpc' | 'subnetSelection' | 'securityGroups' | 'role' | 'fleet' | 'dockerServer'>;
 
 /**
  * Validates the props and applies the defaults, in the order of the props' documentation (the
@@ -186,6 +194,23 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
     projectName: props.projectName,
     encryptionKey: props.encryptionKey,
     logRetention: props.logRetention ?? DEFAULT_LOG_RETENTION,
+    placement: resolvePlacement(props, strategy, buildImage, platform),
+  };
+}
+
+/** Checks the props that place the build (the last props of the documentation). */
+function resolvePlacement(props: CachedImageBuildProps, strategy: CacheStrategy, buildImage: codebuild.IBuildImage,
+  platform: string): Placement {
+  validateVpcPlacement(props.vpc, props.subnetSelection, props.securityGroups);
+  validateFleet(props.fleet, props.vpc, buildImage, platform);
+  validateDockerServer(props.dockerServer, strategy);
+  return {
+    vpc: props.vpc,
+    subnetSelection: props.subnetSelection,
+    securityGroups: props.securityGroups,
+    role: props.role,
+    fleet: props.fleet,
+    dockerServer: props.dockerServer,
   };
 }
 

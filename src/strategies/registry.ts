@@ -164,4 +164,9 @@ export class RegistryCache extends CacheStrategy {
       environment: containerBuilder ? builderEnvironment(this.builder) : {},
     };
   }
+
+  /** `docker buildx build` needs the buildx plugin. */
+  public _needsBuildx(): boolean {
+    return true;
+  }
 }

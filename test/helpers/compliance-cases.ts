@@ -6,8 +6,10 @@ import {
   aws_codebuild as codebuild,
   aws_codepipeline as codepipeline,
   aws_codepipeline_actions as codepipeline_actions,
+  aws_ec2 as ec2,
   aws_ecr as ecr,
   aws_ecr_assets as ecr_assets,
+  aws_iam as iam,
   aws_kms as kms,
   aws_logs as logs,
   aws_ssm as ssm,
@@ -29,6 +31,11 @@ export const STRATEGIES: Array<[string, () => CacheStrategy]> = [
 /** A customer managed key as a user would define it (rotation on: AwsSolutions-KMS5). */
 export function newKey(stack: Stack): kms.Key {
   return new kms.Key(stack, 'Key', { enableKeyRotation: true });
+}
+
+/** A VPC as a compliant account has one: private subnets behind a NAT gateway, flow logs (AwsSolutions-VPC7). */
+export function newVpc(stack: Stack): ec2.Vpc {
+  return new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1, flowLogs: { all: {} } });
 }
 
 export interface Case {
@@ -93,6 +100,38 @@ export const CASES: Case[] = [
     env: ENV,
   },
   { name: 'named project, arm64, log retention', props: () => ({ projectName: 'api-image', platform: ecr_assets.Platform.LINUX_ARM64, logRetention: logs.RetentionDays.ONE_YEAR }), env: ENV },
+  { name: 'in a VPC', props: (s) => ({ repositoryName: 'api', vpc: newVpc(s) }), env: ENV },
+  { name: 'in a VPC, environment-agnostic', props: (s) => ({ vpc: newVpc(s) }) },
+  {
+    name: 'in a VPC with a security group, standalone with a source and encryptionKey',
+    props: (s) => {
+      const vpc = newVpc(s);
+      return { vpc, securityGroups: [new ec2.SecurityGroup(s, 'BuildSg', { vpc })], source: GITHUB(), encryptionKey: newKey(s) };
+    },
+    env: ENV,
+  },
+  {
+    name: 'a role of the app',
+    props: (s) => ({ role: new iam.Role(s, 'BuildRole', { assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com') }) }),
+    env: ENV,
+  },
+  { name: 'an imported role, in a VPC', props: (s) => ({ role: iam.Role.fromRoleArn(s, 'BuildRole', 'arn:aws:iam::123456789012:role/builds'), vpc: newVpc(s) }), env: ENV },
+  {
+    name: 'a Docker server in a VPC',
+    props: (s) => ({ vpc: newVpc(s), dockerServer: { computeType: codebuild.DockerServerComputeType.SMALL } }),
+    env: ENV,
+  },
+  {
+    name: 'a fleet',
+    props: (s) => ({
+      fleet: new codebuild.Fleet(s, 'Fleet', {
+        baseCapacity: 1,
+        computeType: codebuild.FleetComputeType.SMALL,
+        environmentType: codebuild.EnvironmentType.LINUX_CONTAINER,
+      }),
+    }),
+    env: ENV,
+  },
   {
     name: 'imported repositories and an imported key',
     props: (s) => ({
