@@ -61,6 +61,7 @@ const STAND_INS = {
   buildah: [
     'printf "%s\\n" buildah "$@" -- >> "$CALLS"',
     'case "$1" in',
+    '  --version) echo "buildah version 1.39.3 (image-spec 1.1.1, runtime-spec 1.2.0)" ;;',
     '  build) printf "STEP 1/2: FROM base\\nSTEP 2/2: RUN make\\n" ;;',
     '  push) if [ -n "${REFUSE:-}" ] && [ "$2" = --digestfile ]; then echo "Error: $REFUSAL_TEXT" >&2; exit 125; fi;',
     '    if [ "$2" = --digestfile ]; then printf "sha256:%064d" 3 > "$3"; fi ;;',

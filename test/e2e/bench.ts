@@ -42,6 +42,7 @@ const PLUGINS_DIR = path.join(need('DOCKER_CONFIG'), 'cli-plugins');
 const E2E_ROOT = need('E2E_ROOT');
 const DAEMONS = { cd: need('DOCKER_HOST_CD'), classic: need('DOCKER_HOST_CLASSIC') };
 const BUILDKIT_IMAGE = need('BUILDKIT_IMAGE');
+const BUILDAH_TRIXIE_BIN_DIR = need('BUILDAH_TRIXIE_BIN_DIR');
 const ECR = `127.0.0.1:${Number(process.env.E2E_ECR_PROXY_PORT ?? Number(REGISTRY.split(':')[1]) + 2)}`;
 const ENV_SH = path.join(__dirname, 'env', 'env.sh');
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -232,7 +233,8 @@ async function runRound(o: {
   let cleanup = () => {};
   if (config.engine === 'buildah') {
     const host = freshBuildahStorage(path.join(WORK, 'buildah', slug), dir, path.join(OUT, 'registries.conf'));
-    Object.assign(env, host.env);
+    // Debian 13's Buildah (1.39): the strategy's version check refuses Debian 12's 1.28 (its cache misses after an in-stage ARG)
+    Object.assign(env, host.env, { PATH: `${BUILDAH_TRIXIE_BIN_DIR}:${env.PATH}`, E2E_BUILDAH_BINDS: OUT });
     cleanup = host.cleanup;
   } else {
     env.DOCKER_HOST = DAEMONS[config.engine];

@@ -407,7 +407,10 @@ const RERUN_HOST: RerunHost = {
       CIB_CACHE_REPOSITORY_URI: `${ECR}/${config.repository}-cache`,
       ...('CIB_CACHE_REPOSITORY_NAME' in project.environment ? { CIB_CACHE_REPOSITORY_NAME: `${config.repository}-cache` } : {}),
     };
-    return { ...r, env: { ...r.env, ...projectEnvironment(project, overrides) } };
+    const env = { ...r.env, ...projectEnvironment(project, overrides) };
+    // Buildah at a version the strategy accepts (1.29+): Debian 13's, as for the other supported-version rounds.
+    if (config.engine === 'buildah') Object.assign(env, { PATH: `${BUILDAH_TRIXIE_BIN_DIR}:${env.PATH}`, E2E_BUILDAH_BINDS: OUT });
+    return { ...r, env };
   },
   check,
   registry: new Registry(REGISTRY),
