@@ -146,6 +146,8 @@ export class CachedImageBuild extends Construct {
       fixedTags: options.fixedTags,
       pushedTagPatterns: options.imageTags.every((t) => t.kind === 'fixed' || t.kind === 'branch') ? options.mutableTagPatterns : undefined,
       provenance: options.provenance,
+      multiArchPlatforms: targets ? this.platforms : [],
+      platform: options.platform,
     };
   }
 
@@ -193,14 +195,19 @@ export class CachedImageBuild extends Construct {
    * or digest. Binding it allows `lambda.amazonaws.com` to pull in the repository policy (a
    * repository created by this construct; an imported one needs that statement already).
    * Lambda rejects image indexes with attestations: the build must keep `provenance: false`.
+   * Lambda runs one architecture: with `platforms`, pass the function's platform to deploy that
+   * platform's image (`<tag>-<arch>`), or give one platform's image digest.
    *
    * @param tagOrDigest the tag (one this build pushes) or `sha256:` digest to deploy
    * @default - the first `ImageTag.of()` tag of `imageTags`, as for `imageUri`
+   * @param platform the function's platform, one of `platforms`; required with `platforms` and a
+   * tag, optional otherwise (the build's one platform)
    * @throws when no tag is given and `imageTags` has no `ImageTag.of()` tag, or when every tag the
-   * build pushes is known at synth time (no `commit()` or `gitTag()`) and the given tag is none of them
+   * build pushes is known at synth time (no `commit()` or `gitTag()`) and the given tag is none of
+   * them, or with `platforms` when a tag is given without a platform
    */
-  public toLambdaDockerImageCode(tagOrDigest?: string): lambda.DockerImageCode {
-    return lambdaDockerImageCode(this.consumable, tagOrDigest);
+  public toLambdaDockerImageCode(tagOrDigest?: string, platform?: ecr_assets.Platform): lambda.DockerImageCode {
+    return lambdaDockerImageCode(this.consumable, tagOrDigest, platform);
   }
 
   /**

@@ -1,4 +1,5 @@
-import { Token, aws_ecr as ecr, aws_ecs as ecs, aws_lambda as lambda } from 'aws-cdk-lib';
+import { Token, aws_ecr as ecr, aws_ecr_assets as ecr_assets, aws_ecs as ecs, aws_lambda as lambda } from 'aws-cdk-lib';
+import { archOf } from './multi-arch/platforms';
 import { validateTag } from './options/validation';
 
 /**
@@ -20,6 +21,10 @@ export interface ConsumableBuild {
    */
   readonly pushedTagPatterns?: string[];
   readonly provenance: boolean;
+  /** The platforms of a multi-architecture build (`platforms`), whose images are tagged `<tag>-<arch>`; empty for one platform. */
+  readonly multiArchPlatforms: string[];
+  /** The platform of a single-platform build. */
+  readonly platform: string;
 }
 
 const DIGEST_PATTERN = /^sha256:[0-9a-f]{64}$/;
@@ -67,7 +72,8 @@ export function ecsContainerImage(build: ConsumableBuild, tagOrDigest: string | 
  * `lambda.amazonaws.com` to the repository policy. Lambda rejects an image index with attestations,
  * so a build with `provenance: true` cannot be deployed to Lambda.
  */
-export function lambdaDockerImageCode(build: ConsumableBuild, tagOrDigest: string | undefined): lambda.DockerImageCode {
+export function lambdaDockerImageCode(build: ConsumableBuild, tagOrDigest: string | undefined,
+  platform: ecr_assets.Platform | undefined): lambda.DockerImageCode {
   const ref = deployTagOrDigest('toLambdaDockerImageCode', build, tagOrDigest);
   if (build.provenance) {
     throw new Error(
@@ -75,5 +81,23 @@ export function lambdaDockerImageCode(build: ConsumableBuild, tagOrDigest: strin
         'AWS Lambda rejects; build the Lambda image with provenance: false (the default)',
     );
   }
-  return lambda.DockerImageCode.fromEcr(build.repository, { tagOrDigest: ref });
+  return lambda.DockerImageCode.fromEcr(build.repository, { tagOrDigest: platformRef(build, ref, platform) });
+}
+
+/**
+ * The reference Lambda can run: Lambda runs one architecture and rejects a multi-architecture
+ * image index, so a build with `platforms` deploys one platform's image, tagged `<tag>-<arch>`.
+ */
+function platformRef(build: ConsumableBuild, ref: string, platform: ecr_assets.Platform | undefined): string {
+  const platforms = build.multiArchPlatforms.length > 0 ? build.multiArchPlatforms : [build.platform];
+  if (platform !== undefined && !platforms.includes(platform.platform)) {
+    throw new Error(`toLambdaDockerImageCode(): '${platform.platform}' is not one of this build's platforms (${platforms.join(', ')})`);
+  }
+  // A digest names one manifest already: that of one platform's image (IMAGE_URI_<ARCH> of the index action).
+  if (build.multiArchPlatforms.length === 0 || DIGEST_PATTERN.test(ref)) return ref;
+  if (platform === undefined) {
+    throw new Error('toLambdaDockerImageCode: this build pushes a multi-architecture image index (platforms), which AWS Lambda ' +
+      `does not run; pass the function's platform (one of ${platforms.join(', ')}) to deploy that platform's image`);
+  }
+  return `${ref}-${archOf(platform.platform)}`;
 }

@@ -1,5 +1,6 @@
 import { Stage, aws_codebuild as codebuild, aws_codepipeline as codepipeline, pipelines } from 'aws-cdk-lib';
 import { CachedImageBuild } from './cached-image-build';
+import { archOf } from './multi-arch/platforms';
 import { EXPORTED_VARIABLES } from './script/build-script';
 
 /** Properties of a {@link CachedImageBuildStep}. */
@@ -37,6 +38,10 @@ export interface CachedImageBuildStepProps {
  *
  * Later steps read the build's variables with `step.exportedVariable('IMAGE_URI')` (among them
  * `IMAGE_TAG`, `IMAGE_DIGEST`, and the cache report's `CACHE_HIT_RATIO` and `CACHED_STEPS`).
+ *
+ * A build with `platforms` runs as its actions of `toCodeBuildActions()`: one per platform in
+ * parallel, then the image index action, whose variables the step exports (`IMAGE_URI` names the
+ * index; `IMAGE_URI_AMD64` / `IMAGE_URI_ARM64` each platform's image by digest).
  */
 export class CachedImageBuildStep extends pipelines.CodeBuildStep implements pipelines.ICodePipelineActionFactory {
   /** The build this step runs. */
@@ -58,10 +63,12 @@ export class CachedImageBuildStep extends pipelines.CodeBuildStep implements pip
    * `IMAGE_DIGEST`; a name the build does not export is an error that lists those it does.
    */
   public exportedVariable(variableName: string): string {
-    if (!EXPORTED_VARIABLES.includes(variableName)) {
-      throw new Error(
-        `CachedImageBuildStep '${this.id}': the build exports no variable '${variableName}'; it exports ${EXPORTED_VARIABLES.join(', ')}`,
-      );
+    const exported = [...EXPORTED_VARIABLES];
+    if (this.imageBuild.platforms.length > 1) {
+      exported.push(...this.imageBuild.platforms.map((p) => `IMAGE_URI_${archOf(p).toUpperCase()}`));
+    }
+    if (!exported.includes(variableName)) {
+      throw new Error(`CachedImageBuildStep '${this.id}': the build exports no variable '${variableName}'; it exports ${exported.join(', ')}`);
     }
     return super.exportedVariable(variableName);
   }
@@ -79,14 +86,16 @@ export class CachedImageBuildStep extends pipelines.CodeBuildStep implements pip
     if (!input) {
       throw new Error(`CachedImageBuildStep '${this.id}' needs an input: give input, or a pipeline with a source`);
     }
-    stage.addAction(this.imageBuild.toCodeBuildAction({
+    // One action, or with platforms one per platform (run order `runOrder`) and the index (`runOrder + 1`).
+    const actions = this.imageBuild.toCodeBuildActions({
       input,
       actionName: options.actionName,
       runOrder: options.runOrder,
       // The pipeline names a namespace only for a step whose variables are read; else one unique in the pipeline.
       variablesNamespace: options.variablesNamespace ?? `${stage.stageName}@${options.actionName}`.replace(/[^A-Za-z0-9@_-]/g, '@'),
       branch: this.env.CIB_BRANCH,
-    }));
-    return { runOrdersConsumed: 1 };
+    });
+    actions.forEach((action) => stage.addAction(action));
+    return { runOrdersConsumed: actions.length > 1 ? 2 : 1 };
   }
 }

@@ -33,7 +33,7 @@ import {
 const VALIDATING_SOURCES = [
   'options/validation.ts', 'cached-image-build.ts', 'image-tag.ts', 'strategies/buildx-builder.ts', 'build-secret.ts',
   'metrics/metrics-props.ts', 'metrics/cache-metrics.ts', 'docker-hub-pull-through-cache.ts', 'docker-hub-login.ts',
-  'compliance.ts', 'consumption.ts', 'pipelines-step.ts',
+  'compliance.ts', 'consumption.ts', 'pipelines-step.ts', 'multi-arch/placement-rules.ts',
 ];
 
 /** The pages with a "Rules and messages" table: docs/validation.md, and the ecosystem page for its props and helpers. */
@@ -217,6 +217,9 @@ const CASES: Record<string, Array<() => unknown>> = {
   'no VPC with a fleet': [build((s) => ({ vpc: vpcOf(s), fleet: fleetOf(s, codebuild.EnvironmentType.LINUX_CONTAINER) }))],
   'fleet of the build image\'s type': [build((s) => ({ fleet: fleetOf(s, codebuild.EnvironmentType.ARM_CONTAINER) }))],
   'no Docker server with Buildah': [build(() => ({ cache: CacheStrategy.buildah(), dockerServer: { computeType: codebuild.DockerServerComputeType.SMALL } }))],
+  'no fleet with platforms': [build((s) => ({ platforms: BOTH, fleet: fleetOf(s, codebuild.EnvironmentType.LINUX_CONTAINER) }))],
+  'no Docker server with platforms': [build(() => ({ platforms: BOTH, dockerServer: { computeType: codebuild.DockerServerComputeType.SMALL } }))],
+  'Lambda runs one platform': [() => build(() => ({ platforms: BOTH }))().toLambdaDockerImageCode()],
   'mutable imported role': [build((s) => ({ role: iam.Role.fromRoleArn(s, 'Role', 'arn:aws:iam::123456789012:role/builds', { mutable: false }) }))],
   'imageUri needs an ImageTag.of() tag': [
     () => build(() => ({ imageTags: [ImageTag.commit()] }))().imageUri,
@@ -280,6 +283,7 @@ const CASES: Record<string, Array<() => unknown>> = {
   'one of the build\'s platforms': [
     () => build(() => ({ platforms: BOTH }))().metricForPlatform(ecr_assets.Platform.custom('linux/386'), 'CacheHitRatio'),
     () => build(() => ({ platforms: BOTH }))().imageUriForPlatform(ecr_assets.Platform.custom('linux/386')),
+    () => build(() => ({}))().toLambdaDockerImageCode('latest', ecr_assets.Platform.LINUX_ARM64),
   ],
   'platform image URI needs a fixed tag': [
     () => build(() => ({ platforms: BOTH, imageTags: [ImageTag.commit()] }))().imageUriForPlatform(ecr_assets.Platform.LINUX_ARM64),

@@ -1,6 +1,7 @@
 import { Token, aws_codebuild as codebuild, aws_ecr_assets as ecr_assets } from 'aws-cdk-lib';
 import { CachedImageBuildProps } from '../cached-image-build-props';
 import { ImageTag } from '../image-tag';
+import { validateMultiArchPlacement } from './placement-rules';
 import { SUPPORTED_PLATFORMS, validateMutableTagPatterns } from '../options/validation';
 
 /**
@@ -67,6 +68,7 @@ export function resolvePlatforms(props: CachedImageBuildProps): PlatformTarget[]
     throw new Error('buildImage cannot be combined with platforms: each architecture builds on its own CodeBuild image ' +
       '(standard:7.0 for linux/amd64, Amazon Linux 2 aarch64 standard:3.0 for linux/arm64)');
   }
+  validateMultiArchPlacement(props);
   return names.map(target);
 }
 

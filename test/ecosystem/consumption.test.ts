@@ -1,4 +1,4 @@
-import { CfnParameter, Stack, aws_ecs as ecs, aws_lambda as lambda } from 'aws-cdk-lib';
+import { CfnParameter, Stack, aws_ecr_assets as ecr_assets, aws_ecs as ecs, aws_lambda as lambda } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { CachedImageBuild, ImageTag, PullRequestPolicy } from '../../src';
 import { RESOLVE_BUILD_CONTEXT } from '../../src/script/build-context';
@@ -168,6 +168,68 @@ describe('toLambdaDockerImageCode', () => {
   test('without an ImageTag.of() tag there is no default', () => {
     // WHEN / THEN
     expect(() => build({ imageTags: [ImageTag.commit()] }).toLambdaDockerImageCode()).toThrow(/^toLambdaDockerImageCode: imageTags has no ImageTag.of\(\) tag/);
+  });
+
+  describe('with platforms (Lambda runs one architecture, not the image index)', () => {
+    const PLATFORMS = { platforms: [ecr_assets.Platform.LINUX_AMD64, ecr_assets.Platform.LINUX_ARM64] };
+    const imageUriOf = (b: CachedImageBuild, code: lambda.DockerImageCode): any => {
+      new lambda.DockerImageFunction(Stack.of(b), 'Fn', { code });
+      const template = Template.fromStack(Stack.of(b));
+      const [, fn] = Object.entries<any>(template.findResources('AWS::Lambda::Function'))[0];
+      return { template, imageUri: fn.Properties.Code.ImageUri };
+    };
+
+    test('the given platform\'s image: <tag>-<arch>, for the default tag and a given one', () => {
+      // GIVEN
+      const b = build(PLATFORMS);
+      const c = build(PLATFORMS);
+
+      // WHEN
+      const byDefault = imageUriOf(b, b.toLambdaDockerImageCode(undefined, ecr_assets.Platform.LINUX_ARM64));
+      const byCommit = imageUriOf(c, c.toLambdaDockerImageCode(SHA, ecr_assets.Platform.LINUX_AMD64));
+
+      // THEN
+      expect(byDefault.imageUri).toEqual(uriOf(byDefault.template, ':', 'latest-arm64'));
+      expect(byCommit.imageUri).toEqual(uriOf(byCommit.template, ':', `${SHA}-amd64`));
+    });
+
+    test('a digest (one platform\'s image, IMAGE_URI_<ARCH>) is used as it is', () => {
+      // GIVEN
+      const b = build(PLATFORMS);
+
+      // WHEN
+      const { template, imageUri } = imageUriOf(b, b.toLambdaDockerImageCode(DIGEST));
+
+      // THEN
+      expect(imageUri).toEqual(uriOf(template, '@', DIGEST));
+    });
+
+    test('a tag without a platform is an error: the tag names the image index', () => {
+      // WHEN / THEN
+      expect(() => build(PLATFORMS).toLambdaDockerImageCode()).toThrow(
+        'toLambdaDockerImageCode: this build pushes a multi-architecture image index (platforms), which AWS Lambda does not run; ' +
+          'pass the function\'s platform (one of linux/amd64, linux/arm64) to deploy that platform\'s image');
+    });
+
+    test('a platform the build does not build is an error, with or without platforms', () => {
+      // WHEN / THEN
+      expect(() => build({ platforms: [ecr_assets.Platform.LINUX_AMD64, ecr_assets.Platform.LINUX_ARM64] })
+        .toLambdaDockerImageCode(SHA, ecr_assets.Platform.custom('linux/riscv64')))
+        .toThrow('toLambdaDockerImageCode(): \'linux/riscv64\' is not one of this build\'s platforms (linux/amd64, linux/arm64)');
+      expect(() => build().toLambdaDockerImageCode(SHA, ecr_assets.Platform.LINUX_ARM64))
+        .toThrow('toLambdaDockerImageCode(): \'linux/arm64\' is not one of this build\'s platforms (linux/amd64)');
+    });
+
+    test('a single-platform build accepts its own platform and deploys its tag unchanged', () => {
+      // GIVEN
+      const b = build({ platform: ecr_assets.Platform.LINUX_ARM64 });
+
+      // WHEN
+      const { template, imageUri } = imageUriOf(b, b.toLambdaDockerImageCode(SHA, ecr_assets.Platform.LINUX_ARM64));
+
+      // THEN
+      expect(imageUri).toEqual(uriOf(template, ':', SHA));
+    });
   });
 });
 

@@ -1,6 +1,6 @@
-import { App, Stack, Stage, aws_codebuild as codebuild, aws_sns as sns, pipelines } from 'aws-cdk-lib';
+import { App, Stack, Stage, aws_codebuild as codebuild, aws_ecr_assets as ecr_assets, aws_sns as sns, pipelines } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { CachedImageBuild, CachedImageBuildStep } from '../../src';
+import { CachedImageBuild, CachedImageBuildProps, CachedImageBuildStep } from '../../src';
 import { EXPORTED_VARIABLES } from '../../src/script/build-script';
 
 /** CachedImageBuildStep in a CDK Pipelines pipeline: the build's own project, its variables for later steps. */
@@ -18,14 +18,14 @@ interface Fixture {
 }
 
 /** A pipeline stack with a CDK pipeline and a build, and an application stage to deploy. */
-function fixture(): Fixture {
+function fixture(buildProps: CachedImageBuildProps = {}): Fixture {
   const app = new App();
   const stack = new Stack(app, 'PipelineStack', { env: ENV });
   const source = pipelines.CodePipelineSource.connection('octo/api', 'main', { connectionArn: CONNECTION });
   const pipeline = new pipelines.CodePipeline(stack, 'Pipeline', {
     synth: new pipelines.ShellStep('Synth', { input: source, commands: ['npm ci', 'npx cdk synth'] }),
   });
-  const build = new CachedImageBuild(stack, 'ApiImage', { repositoryName: 'api' });
+  const build = new CachedImageBuild(stack, 'ApiImage', { repositoryName: 'api', ...buildProps });
   const stage = new Stage(app, 'Prod', { env: ENV });
   new sns.Topic(new Stack(stage, 'Service'), 'Topic');
   return { app, stack, pipeline, source, build, stage };
@@ -192,5 +192,48 @@ describe('CachedImageBuildStep', () => {
     expect(() => f.pipeline.buildPipeline()).toThrow(
       'CachedImageBuildStep \'BuildImage\': the build Prod/Images/ApiImage must be in the pipeline\'s stage (its stack or a stack deployed ' +
         'before the pipeline runs), not in a stage the pipeline deploys: the pipeline starts the build\'s project');
+  });
+
+  test('a build with platforms runs one action per platform in parallel, then the index action, whose variables it exports', () => {
+    // GIVEN
+    const f = fixture({ platforms: [ecr_assets.Platform.LINUX_AMD64, ecr_assets.Platform.LINUX_ARM64] });
+    const step = new CachedImageBuildStep('BuildImage', { imageBuild: f.build });
+    const smoke = new pipelines.CodeBuildStep('SmokeTest', {
+      commands: ['docker pull "$IMAGE_URI_ARM64"'],
+      env: { IMAGE_URI: step.exportedVariable('IMAGE_URI'), IMAGE_URI_ARM64: step.exportedVariable('IMAGE_URI_ARM64') },
+    });
+
+    // WHEN
+    f.pipeline.addStage(f.stage, { pre: [step], post: [smoke] });
+    f.pipeline.buildPipeline();
+
+    // THEN
+    const template = Template.fromStack(f.stack);
+    const prod = stagesOf(template).Prod;
+    const projectRef = (b: codebuild.IProject) => ({ Ref: f.stack.getLogicalId(b.node.defaultChild as codebuild.CfnProject) });
+    expect(f.build.projects).toHaveLength(2);
+    expect(prod['BuildImage-amd64'].Configuration.ProjectName).toEqual(projectRef(f.build.projects[0]));
+    expect(prod['BuildImage-arm64'].Configuration.ProjectName).toEqual(projectRef(f.build.projects[1]));
+    expect(prod.BuildImage.Configuration.ProjectName).toEqual(projectRef(f.build.projects[0]));
+    expect([prod['BuildImage-amd64'].RunOrder, prod['BuildImage-arm64'].RunOrder, prod.BuildImage.RunOrder]).toEqual([1, 1, 2]);
+    expect(prod.BuildImage.Namespace).toEqual('Prod@BuildImage');
+    const stepOf = (a: any) => JSON.parse(a.Configuration.EnvironmentVariables).find((v: any) => v.name === 'CIB_STEP').value;
+    expect([stepOf(prod['BuildImage-amd64']), stepOf(prod['BuildImage-arm64'])]).toEqual(['build', 'build']);
+    expect(stepOf(prod.BuildImage)).toEqual('index');
+    expect(JSON.parse(prod.SmokeTest.Configuration.EnvironmentVariables)).toEqual([
+      { name: 'IMAGE_URI', type: 'PLAINTEXT', value: '#{Prod@BuildImage.IMAGE_URI}' },
+      { name: 'IMAGE_URI_ARM64', type: 'PLAINTEXT', value: '#{Prod@BuildImage.IMAGE_URI_ARM64}' },
+    ]);
+    const deployOrders = Object.entries(prod).filter(([name]) => !name.startsWith('BuildImage') && name !== 'SmokeTest').map(([, a]) => a.RunOrder);
+    expect(Math.min(...deployOrders)).toBeGreaterThan(2);
+  });
+
+  test('a per-platform variable of a single-platform build is an error', () => {
+    // GIVEN
+    const f = fixture();
+    const step = new CachedImageBuildStep('BuildImage', { imageBuild: f.build });
+
+    // WHEN / THEN
+    expect(() => step.exportedVariable('IMAGE_URI_ARM64')).toThrow(/^CachedImageBuildStep 'BuildImage': the build exports no variable 'IMAGE_URI_ARM64'/);
   });
 });
