@@ -114,10 +114,11 @@ export class CachedImageBuild extends Construct {
     this.platforms = targets ? targets.map((t) => t.platform) : [options.platform];
 
     // 2. the repositories, then the build script (pure) that names them.
-    claimRepositoryNames(this, createdRepositoryNames(options));
     this.repository = options.repository ?? createImageRepository(this, options);
     const createsCacheRepository = options.strategy.usesCacheRepository && !options.cacheRepository;
+    // Builds of one stack first (their message names the platforms fix), then the app's account and region.
     checkCollisions(this, options, this.repository, createsCacheRepository);
+    claimRepositoryNames(this, createdRepositoryNames(options));
     if (options.strategy.usesCacheRepository) {
       this.cacheRepository = options.cacheRepository ?? createCacheRepository(this, options, targets && multiArchLifecycle(options, targets));
     }

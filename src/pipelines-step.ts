@@ -47,6 +47,10 @@ export class CachedImageBuildStep extends pipelines.CodeBuildStep implements pip
   /** The build this step runs. */
   public readonly imageBuild: CachedImageBuild;
 
+  /**
+   * @param id the step's id, unique in the pipeline; also the name of its action
+   * @param props the build to run, its input and branch
+   */
   constructor(id: string, props: CachedImageBuildStepProps) {
     if (!(props.imageBuild.project instanceof codebuild.PipelineProject)) {
       throw new Error(`CachedImageBuildStep '${id}' needs a CachedImageBuild created without source (a CodePipeline project)`);

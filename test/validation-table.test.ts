@@ -26,7 +26,8 @@ import {
   pipelines,
 } from 'aws-cdk-lib';
 import {
-  BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, CachedImageBuildStep, DockerHubLogin, DockerHubPullThroughCache, ImageTag,
+  BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, CachedImageBuildStep,
+  DockerHubLogin, DockerHubPullThroughCache, ImageTag,
 } from '../src';
 
 /** The sources whose every `throw` is a validation rule of the tables. */

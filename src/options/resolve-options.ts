@@ -144,15 +144,7 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
   const defaultCacheTag = Token.isUnresolved(defaultBranch) ? '' : branchToTag(defaultBranch);
   validateBranchName('defaultBranch', defaultBranch, defaultCacheTag);
 
-  const imageTags = props.imageTags ?? [ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('latest')];
-  const pullRequests = props.pullRequests ?? PullRequestPolicy.push();
-  const fixedTags = validateImageTags(imageTags);
-  const mutableTagPatterns = [
-    ...fixedTags,
-    ...(imageTags.some((t) => t.kind === 'branch') ? ['br-*'] : []),
-    ...(pullRequests.mode === 'push' ? ['pr-*'] : []),
-  ];
-  validateMutableTagPatterns(mutableTagPatterns, !props.repository);
+  const { imageTags, pullRequests, fixedTags, mutableTagPatterns } = resolveTags(props);
 
   const containerName = props.containerName ?? 'app';
   validateContainerName(containerName);
@@ -196,6 +188,21 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
     logRetention: props.logRetention ?? DEFAULT_LOG_RETENTION,
     placement: resolvePlacement(props, strategy, buildImage, platform),
   };
+}
+
+/** `imageTags` and `pullRequests`: the tags a build pushes, and those the repository keeps mutable. */
+function resolveTags(props: CachedImageBuildProps):
+Pick<ResolvedOptions, 'imageTags' | 'pullRequests' | 'fixedTags' | 'mutableTagPatterns'> {
+  const imageTags = props.imageTags ?? [ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('latest')];
+  const pullRequests = props.pullRequests ?? PullRequestPolicy.push();
+  const fixedTags = validateImageTags(imageTags);
+  const mutableTagPatterns = [
+    ...fixedTags,
+    ...(imageTags.some((t) => t.kind === 'branch') ? ['br-*'] : []),
+    ...(pullRequests.mode === 'push' ? ['pr-*'] : []),
+  ];
+  validateMutableTagPatterns(mutableTagPatterns, !props.repository);
+  return { imageTags, pullRequests, fixedTags, mutableTagPatterns };
 }
 
 /** Checks the props that place the build (the last props of the documentation). */
