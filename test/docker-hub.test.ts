@@ -7,7 +7,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { BuildxBuilder, CacheStrategy, CachedImageBuild, DockerHubLogin, DockerHubPullThroughCache } from '../src';
 import { STRATEGIES, allCommands, crossingDefinitions, markedOptions, pipesWithoutPipefail, runCommands, unguarded, unguardedPhases } from './helpers/build-script';
-import { describeViolations } from './helpers/compliance-cases';
+import { describeViolations, testWithNagV3 } from './helpers/compliance-cases';
 import { newStack, plainEnv, projectEnv } from './helpers/construct';
 import { renderBuildScript } from '../src/script/build-script';
 
@@ -220,7 +220,7 @@ describe('DockerHubPullThroughCache', () => {
     expect(() => cache.builder(options)).toThrow(message);
   });
 
-  test('cdk-nag finds nothing unacknowledged; the acknowledgment covers the prefix\'s repositories only', () => {
+  testWithNagV3('cdk-nag finds nothing unacknowledged; the acknowledgment covers the prefix\'s repositories only', () => {
     // GIVEN
     const stack = newStack();
     const cache = new DockerHubPullThroughCache(stack, 'HubCache', { credential: credential(stack) });

@@ -7,14 +7,8 @@ import * as fc from 'fast-check';
 import { BuildSecret } from '../../src';
 import { NAG_REASONS } from '../../src/compliance';
 import { ACKNOWLEDGED_RULES_METADATA_KEY, CDK_NAG_METADATA_KEY, acknowledgeNagRules, nagFlatten } from '../../src/nag';
-import { CASES, ENV, GITHUB, describeViolations, newKey, pipelineWith, stackOf, synth, logicalIdOf } from '../helpers/compliance-cases';
+import { CASES, ENV, GITHUB, describeViolations, newKey, pipelineWith, stackOf, synth, logicalIdOf, testWithNagV3 } from '../helpers/compliance-cases';
 
-/**
- * cdk-nag 3 reads acknowledgments through aws-cdk-lib's `Validations` (2.257 and later). The CI step
- * that tests the construct against the aws-cdk-lib floor has none: there the cdk-nag 3 tests are skipped,
- * the cdk-nag 2 tests run. On the dev aws-cdk-lib every test runs.
- */
-const testWithNagV3 = Validations === undefined ? test.skip : test;
 
 /** The fact each acknowledgment's reason must state, by the acknowledged finding (`<logical id> | <rule>[<finding>]`); first match. */
 const REASON_FACTS: Array<[(key: string) => boolean, string]> = [
