@@ -72,6 +72,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
       testPathIgnorePatterns: ['/node_modules/', '/test/e2e/'],
     },
   },
+  // The published JavaScript keeps its source maps (stack traces name src/*.ts lines) but not the
+  // TypeScript sources inside them: they were two thirds of lib/ and reach every language's package.
+  tsconfig: { compilerOptions: { inlineSourceMap: true, inlineSources: false } },
   tsconfigDev: {
     include: ['../examples/**/*.ts'],
     compilerOptions: {},
