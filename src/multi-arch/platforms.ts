@@ -62,7 +62,8 @@ export function resolvePlatforms(props: CachedImageBuildProps): PlatformTarget[]
     throw new Error(`platforms must not name a platform twice; got ${names.join(', ')}`);
   }
   if (names.length < 2) {
-    throw new Error(`platforms needs at least two platforms (one native build each, then the image index); for one, use platform; got ${names.join(', ') || 'none'}`);
+    throw new Error('platforms needs at least two platforms (one native build each, then the image index); for one, use platform; ' +
+      `got ${names.join(', ') || 'none'}`);
   }
   if (props.buildImage !== undefined) {
     throw new Error('buildImage cannot be combined with platforms: each architecture builds on its own CodeBuild image ' +
@@ -86,7 +87,8 @@ export function validateMultiArchTags(imageTags: ImageTag[], targets: PlatformTa
     }
     const arch = targets.find((t) => tag.endsWith(`-${t.arch}`));
     if (arch) {
-      throw new Error(`imageTags: with platforms, a fixed tag must not end in -${arch.arch}, the suffix of the ${arch.platform} image's tags; got '${tag}'`);
+      throw new Error(`imageTags: with platforms, a fixed tag must not end in -${arch.arch}, the suffix of the ${arch.platform} image's tags; ` +
+        `got '${tag}'`);
     }
   }
 }

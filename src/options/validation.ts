@@ -297,7 +297,8 @@ export function validateFleet(fleet: codebuild.IFleet | undefined, vpc: ec2.IVpc
   platform: string): void {
   if (!fleet) return;
   if (vpc) {
-    throw new Error('vpc has no effect with fleet: the builds run in the fleet\'s network; give the VPC to the fleet (codebuild.Fleet vpc), or remove fleet');
+    throw new Error('vpc has no effect with fleet: the builds run in the fleet\'s network; ' +
+      'give the VPC to the fleet (codebuild.Fleet vpc), or remove fleet');
   }
   if (Token.isUnresolved(fleet.fleetArn) && !Token.isUnresolved(buildImage.type) && fleet.environmentType !== buildImage.type) {
     throw new Error(

@@ -47,7 +47,8 @@ const CACHE_ARRAY = command(
  */
 function createBuilder(builder: BuildxBuilder): string {
   return command(
-    `CIB_CREATE_OUTPUT="$(${builder._imageSource ? `${PULL_BY_TAG} && ` : ''}docker buildx create --name "$CIB_BUILDER" --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE"`,
+    `CIB_CREATE_OUTPUT="$(${builder._imageSource ? `${PULL_BY_TAG} && ` : ''}docker buildx create --name "$CIB_BUILDER"`,
+    '--driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE"',
     ...(builder.network !== undefined ? ['--driver-opt "network=$CIB_BUILDER_NETWORK"'] : []),
     // `--config`, not its newer name `--buildkitd-config`: older buildx releases know only this one.
     ...(builder.buildkitdConfig !== undefined ? ['--config "$CIB_BUILDKITD_CONFIG_FILE"'] : []),
@@ -158,7 +159,9 @@ export class RegistryCache extends CacheStrategy {
         CACHE_TO,
         ...(containerBuilder ? startBuilder(this.builder) : []),
       ],
-      buildCommands: [command(context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY_REPRODUCIBLE, explainingRefusal(teeBuildLog(build), 'CIB_BUILD_LOG'))],
+      buildCommands: [
+        command(context.argumentArrays, CACHE_ARRAY, PUSH_OUTPUT_ARRAY_REPRODUCIBLE, explainingRefusal(teeBuildLog(build), 'CIB_BUILD_LOG')),
+      ],
       pushCommands: DIGEST_FROM_METADATA,
       logFormat: 'buildkit',
       environment: containerBuilder ? builderEnvironment(this.builder) : {},
