@@ -8,6 +8,8 @@
  *   pushes to main and on pull requests.
  * - PipelineStack: a CodePipeline (V2) with a CodeStar Connections (GitHub) source, the image
  *   build, and an ECS (Fargate) deploy of the built image via imagedefinitions.json.
+ * - CdkPipelineStack: a CDK Pipelines pipeline (pipelines.CodePipeline) that builds the image in
+ *   the `pre` step of the stage that deploys it, a Lambda function of the commit's image.
  */
 import * as path from 'path';
 import {
@@ -16,19 +18,27 @@ import {
   Duration,
   Stack,
   StackProps,
+  Stage,
+  StageProps,
   aws_codebuild as codebuild,
   aws_codepipeline as codepipeline,
   aws_codepipeline_actions as actions,
   aws_ec2 as ec2,
+  aws_ecr as ecr,
   aws_ecs as ecs,
+  aws_lambda as lambda,
+  pipelines,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { CacheStrategy, CachedImageBuild, ImageTag, PullRequestPolicy } from '../src';
+import { CacheStrategy, CachedImageBuild, CachedImageBuildStep, ImageTag, PullRequestPolicy } from '../src';
 
 const started = process.hrtime.bigint();
 
 /** Placeholder account and region: synthesis needs no credentials and makes no lookups. */
 const env = { account: '123456789012', region: 'us-east-1' };
+
+/** Placeholder connection: create it in the console (it needs a one-time OAuth handshake). */
+const CONNECTION_ARN = 'arn:aws:codeconnections:us-east-1:123456789012:connection/00000000-0000-0000-0000-000000000000';
 
 /**
  * Standalone build: GitHub source + webhook; every push to main, and every pull request opened by the
@@ -91,7 +101,7 @@ class PipelineStack extends Stack {
     const taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', { cpu: 256, memoryLimitMiB: 512 });
     taskDefinition.addContainer('api', {
       containerName: 'api',
-      image: ecs.ContainerImage.fromEcrRepository(build.repository, 'latest'),
+      image: build.toEcsContainerImage(), // 'latest'; binding it lets the task's execution role pull
       portMappings: [{ containerPort: 8080 }],
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'api' }),
     });
@@ -111,8 +121,7 @@ class PipelineStack extends Stack {
       owner: 'my-org',
       repo: 'api',
       branch: 'main',
-      // Placeholder: create the connection in the console (it needs a one-time OAuth handshake).
-      connectionArn: 'arn:aws:codeconnections:us-east-1:123456789012:connection/00000000-0000-0000-0000-000000000000',
+      connectionArn: CONNECTION_ARN,
       output: sourceOutput,
     });
     const buildAction = build.toCodeBuildAction({
@@ -147,10 +156,58 @@ class PipelineStack extends Stack {
   }
 }
 
+/**
+ * The application the CDK pipeline deploys: a Lambda function of the image of the commit being
+ * deployed. The pipeline's synth step runs on that commit, so CODEBUILD_RESOLVED_SOURCE_VERSION is its
+ * SHA, which is the tag ImageTag.commit() pushes; outside the pipeline (`npm run example`) a placeholder.
+ */
+class ShopStage extends Stage {
+  constructor(scope: Construct, id: string, props: StageProps & { readonly repositoryName: string }) {
+    super(scope, id, props);
+    const stack = new Stack(this, 'Service');
+    const commit = process.env.CODEBUILD_RESOLVED_SOURCE_VERSION ?? '0000000000000000000000000000000000000000';
+    // A stage cannot refer to the pipeline stack's constructs: import the repository by its name.
+    const repository = ecr.Repository.fromRepositoryName(stack, 'Repository', props.repositoryName);
+    new lambda.DockerImageFunction(stack, 'Function', {
+      code: lambda.DockerImageCode.fromEcr(repository, { tagOrDigest: commit }),
+      timeout: Duration.seconds(10),
+    });
+  }
+}
+
+/** CDK Pipelines: the cached image build runs before the stage that deploys the image (a `pre` step). */
+class CdkPipelineStack extends Stack {
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+
+    const source = pipelines.CodePipelineSource.connection('my-org/shop', 'main', { connectionArn: CONNECTION_ARN });
+    const pipeline = new pipelines.CodePipeline(this, 'Pipeline', {
+      synth: new pipelines.ShellStep('Synth', { input: source, commands: ['npm ci', 'npx cdk synth'] }),
+    });
+
+    // The build lives in the pipeline's stack: the pipeline starts its CodeBuild project.
+    const build = new CachedImageBuild(this, 'ShopImage', {
+      repositoryName: 'example/shop',
+      imageTags: [ImageTag.commit()], // the stage deploys exactly this commit's image
+    });
+    const buildImage = new CachedImageBuildStep('BuildImage', { imageBuild: build, input: source });
+
+    pipeline.addStage(new ShopStage(this, 'Prod', { env: props?.env, repositoryName: 'example/shop' }), {
+      pre: [buildImage],
+      // Later steps read the build's variables (IMAGE_URI, IMAGE_TAG, IMAGE_DIGEST, ...).
+      post: [new pipelines.ShellStep('Report', {
+        env: { IMAGE_URI: buildImage.exportedVariable('IMAGE_URI'), IMAGE_DIGEST: buildImage.exportedVariable('IMAGE_DIGEST') },
+        commands: ['echo "deployed $IMAGE_URI ($IMAGE_DIGEST)"'],
+      })],
+    });
+  }
+}
+
 const outdir = path.join(__dirname, 'cdk.out');
 const app = new App({ outdir });
 new StandaloneBuildStack(app, 'StandaloneBuildStack', { env });
 new PipelineStack(app, 'PipelineStack', { env });
+new CdkPipelineStack(app, 'CdkPipelineStack', { env });
 const assembly = app.synth();
 
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;

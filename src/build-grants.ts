@@ -1,6 +1,12 @@
 import { aws_codebuild as codebuild, aws_ecr as ecr, aws_iam as iam } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { ECR_PULL_PUSH_ACTIONS, acknowledgeNagFindings, grantEcrLogin, useProjectEncryptionKey } from './compliance';
+import {
+  ECR_PULL_PUSH_ACTIONS,
+  acknowledgeNagFindings,
+  acknowledgeVpcNagFindings,
+  grantEcrLogin,
+  useProjectEncryptionKey,
+} from './compliance';
 import { CacheMetrics, grantPutMetrics } from './metrics/cache-metrics';
 import { ResolvedOptions } from './options/resolve-options';
 
@@ -41,5 +47,8 @@ export function wireGrants(scope: Construct, options: ResolvedOptions, project: 
     ? useProjectEncryptionKey(scope, 'EncryptionKeyPolicy', project, options.encryptionKey)
     : undefined;
   acknowledgeNagFindings(project, loginPolicy, keyPolicy, metricsPolicy);
+  if (options.placement.vpc) {
+    acknowledgeVpcNagFindings(project);
+  }
   return cacheMetrics;
 }

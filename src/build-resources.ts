@@ -73,6 +73,8 @@ export function createProject(scope: Construct, options: ResolvedOptions, script
       buildImage: options.buildImage,
       computeType: options.computeType,
       privileged: true,
+      fleet: options.placement.fleet,
+      dockerServer: options.placement.dockerServer,
     },
     environmentVariables: projectEnvironment(options, script),
     timeout: options.timeout,
@@ -80,6 +82,11 @@ export function createProject(scope: Construct, options: ResolvedOptions, script
     logging: { cloudWatch: { logGroup } },
     // The buildspec defines no test reports: no report group permissions.
     grantReportGroupPermissions: false,
+    // Where the build runs and as whom (all undefined by default).
+    role: options.placement.role,
+    vpc: options.placement.vpc,
+    subnetSelection: options.placement.subnetSelection,
+    securityGroups: options.placement.securityGroups,
   };
   return options.source
     ? new codebuild.Project(scope, 'Project', { ...projectProps, source: options.source })

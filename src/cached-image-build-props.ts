@@ -2,8 +2,10 @@ import {
   Duration,
   aws_codebuild as codebuild,
   aws_codepipeline as codepipeline,
+  aws_ec2 as ec2,
   aws_ecr as ecr,
   aws_ecr_assets as ecr_assets,
+  aws_iam as iam,
   aws_kms as kms,
   aws_logs as logs,
 } from 'aws-cdk-lib';
@@ -294,6 +296,62 @@ export interface CachedImageBuildProps extends CacheMetricsProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * The VPC to run the build in, for private package mirrors, VPC endpoints or fixed egress IPs.
+   * The build needs to reach ECR (the `ecr.api` and `ecr.dkr` endpoints and S3 for the layers),
+   * CloudWatch Logs, CloudWatch (when it publishes metrics), Secrets Manager or SSM (for build
+   * secrets), and wherever the Dockerfile pulls from; the default BuildKit builder image comes from
+   * Docker Hub (see `BuildxBuilder.dockerContainer({ image })`). Not with `fleet`: a fleet has its
+   * own VPC configuration.
+   *
+   * @default - no VPC: CodeBuild's own network
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * The subnets of `vpc` to place the build's network interfaces in. Only with `vpc`.
+   *
+   * @default - private subnets with egress if the VPC has any, else isolated, else public subnets
+   */
+  readonly subnetSelection?: ec2.SubnetSelection;
+
+  /**
+   * Security groups of the build's network interfaces (at most 5). Only with `vpc`.
+   *
+   * @default - a new security group that allows all outbound traffic
+   */
+  readonly securityGroups?: ec2.ISecurityGroup[];
+
+  /**
+   * An existing service role for the project, assumable by `codebuild.amazonaws.com`. It gets the
+   * same grants as the role the construct creates (added as policies attached to it), so an
+   * imported role must be mutable (the default of `iam.Role.fromRoleArn`).
+   *
+   * @default - a new role with exactly the grants the build needs
+   */
+  readonly role?: iam.IRole;
+
+  /**
+   * A reserved capacity fleet to run the builds on instead of on-demand compute. Its environment
+   * type must match the build image (`LINUX_CONTAINER` for linux/amd64, `ARM_CONTAINER` for
+   * linux/arm64). Not with `vpc`: the fleet's own VPC configuration applies (give it to the fleet).
+   * The layer cache works as on on-demand compute (each build starts its own Docker engine), see
+   * docs/ecosystem.md.
+   *
+   * @default - on-demand compute
+   */
+  readonly fleet?: codebuild.IFleet;
+
+  /**
+   * Run the image builds on a CodeBuild Docker server: a managed Docker engine of the project that
+   * keeps image layers between builds (CodeBuild recycles it after up to a month). The registry cache
+   * still serves the first build after a recycle, other projects, and concurrent builds. Not with
+   * the `buildah` strategy, which does not use Docker. See docs/ecosystem.md.
+   *
+   * @default - no Docker server: the Docker engine in the build container, fresh for every build
+   */
+  readonly dockerServer?: codebuild.DockerServerOptions;
 }
 
 /** Options of {@link CachedImageBuild.toCodeBuildAction}. */

@@ -5,14 +5,19 @@ import {
   aws_codepipeline_actions as codepipeline_actions,
   aws_ecr_assets as ecr_assets,
   aws_ecr as ecr,
+  aws_ecs as ecs,
   aws_iam as iam,
+  aws_lambda as lambda,
   aws_logs as logs,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { wireGrants } from './build-grants';
 import { createCacheRepository, createImageRepository, createProject } from './build-resources';
 import { CachedImageBuildActionOptions, CachedImageBuildProps } from './cached-image-build-props';
+import { addSynthWarnings } from './checks/synth-checks';
+import { claimRepositoryNames } from './checks/unique-repository-names';
 import { createBuildLogGroup } from './compliance';
+import { ConsumableBuild, NO_FIXED_TAG_REASON, ecsContainerImage, lambdaDockerImageCode } from './consumption';
 import { CacheMetrics } from './metrics/cache-metrics';
 import { CacheMetricsWidgetOptions, CacheMissAlarmOptions } from './metrics/metrics-props';
 import { checkCollisions } from './multi-arch/collisions';
@@ -70,13 +75,6 @@ export class CachedImageBuild extends Construct {
   /** The cache repository, or undefined when the cache strategy uses none. */
   public readonly cacheRepository?: ecr.IRepository;
 
-  /**
-   * URI of the image: the repository URI with the first fixed tag of `imageTags` (`:latest` by
-   * default), or the bare repository URI when there is no fixed tag. With `platforms` it names
-   * the image index, which AWS Lambda cannot run: give Lambda `imageUriForPlatform()`.
-   */
-  public readonly imageUri: string;
-
   /** The cache strategy in use. */
   public readonly cacheStrategy: CacheStrategy;
 
@@ -92,6 +90,9 @@ export class CachedImageBuild extends Construct {
   private readonly cacheMetrics?: CacheMetrics;
   private readonly multiArch?: MultiArchParts;
   private readonly fixedTags: string[];
+
+  /** What the deploy-time helpers (`imageUri`, `toEcsContainerImage()`, `toLambdaDockerImageCode()`) need. */
+  private readonly consumable: ConsumableBuild;
 
   /**
    * @param scope the construct that contains the build (usually a `Stack`)
@@ -115,7 +116,9 @@ export class CachedImageBuild extends Construct {
     // 2. the repositories, then the build script (pure) that names them.
     this.repository = options.repository ?? createImageRepository(this, options);
     const createsCacheRepository = options.strategy.usesCacheRepository && !options.cacheRepository;
+    // Builds of one stack first (their message names the platforms fix), then the app's account and region.
     checkCollisions(this, options, this.repository, createsCacheRepository);
+    claimRepositoryNames(this, createdRepositoryNames(options));
     if (options.strategy.usesCacheRepository) {
       this.cacheRepository = options.cacheRepository ?? createCacheRepository(this, options, targets && multiArchLifecycle(options, targets));
     }
@@ -138,9 +141,74 @@ export class CachedImageBuild extends Construct {
       // 4. grants, metrics and compliance.
       this.cacheMetrics = wireGrants(this, options, this.project, repositories);
     }
-    this.imageUri = options.fixedTags.length > 0
-      ? this.repository.repositoryUriForTag(options.fixedTags[0])
-      : this.repository.repositoryUri;
+    addSynthWarnings(this, options, this.project);
+    this.consumable = {
+      repository: this.repository,
+      fixedTags: options.fixedTags,
+      pushedTagPatterns: options.imageTags.every((t) => t.kind === 'fixed' || t.kind === 'branch') ? options.mutableTagPatterns : undefined,
+      provenance: options.provenance,
+      multiArchPlatforms: targets ? this.platforms : [],
+      platform: options.platform,
+    };
+  }
+
+  /**
+   * URI of the image at the first `ImageTag.of()` tag of `imageTags` (`<repository URI>:latest` by
+   * default).
+   *
+   * That tag is the only kind whose value is known at synth time and that every build of the
+   * default branch pushes (not pull requests, not other branches); `ImageTag.commit()` and
+   * `gitTag()` name one build's image and `branch()` is named at build time. The tag moves with
+   * every such build, and the image exists only once the first one has run: to deploy a given
+   * build, prefer its commit tag or digest (the `IMAGE_TAG` / `IMAGE_DIGEST` variables, or
+   * `toEcsContainerImage(tag)`). With `platforms` it names the image index, which AWS Lambda cannot
+   * run: give Lambda `imageUriForPlatform()`.
+   *
+   * @throws when `imageTags` has no `ImageTag.of()` tag (e.g. `[ImageTag.commit()]`): the bare
+   * repository URI would make a pull ask for `latest`, which such a build never pushes
+   */
+  public get imageUri(): string {
+    if (this.consumable.fixedTags.length === 0) {
+      throw new Error(
+        `imageUri: imageTags has no ImageTag.of() tag (${NO_FIXED_TAG_REASON}): a pull of the bare repository ` +
+          'URI would ask for \'latest\', which is never pushed. Use toEcsContainerImage(tag) / toLambdaDockerImageCode(tag) or ' +
+          'repository.repositoryUriForTag(tag) with the tag to deploy (such as the commit tag), or add ImageTag.of(\'latest\') to imageTags',
+      );
+    }
+    return this.repository.repositoryUriForTag(this.consumable.fixedTags[0]);
+  }
+
+  /**
+   * The image as an ECS container image, from the repository at a tag or digest. Binding it to a
+   * task definition grants the task's execution role the pull.
+   *
+   * @param tagOrDigest the tag (one this build pushes) or `sha256:` digest to deploy
+   * @default - the first `ImageTag.of()` tag of `imageTags`, as for `imageUri`
+   * @throws when no tag is given and `imageTags` has no `ImageTag.of()` tag, or when every tag the
+   * build pushes is known at synth time (no `commit()` or `gitTag()`) and the given tag is none of them
+   */
+  public toEcsContainerImage(tagOrDigest?: string): ecs.ContainerImage {
+    return ecsContainerImage(this.consumable, tagOrDigest);
+  }
+
+  /**
+   * The image as Lambda function code (`lambda.DockerImageFunction`), from the repository at a tag
+   * or digest. Binding it allows `lambda.amazonaws.com` to pull in the repository policy (a
+   * repository created by this construct; an imported one needs that statement already).
+   * Lambda rejects image indexes with attestations: the build must keep `provenance: false`.
+   * Lambda runs one architecture: with `platforms`, pass the function's platform to deploy that
+   * platform's image (`<tag>-<arch>`), or give one platform's image digest.
+   *
+   * @param tagOrDigest the tag (one this build pushes) or `sha256:` digest to deploy
+   * @default - the first `ImageTag.of()` tag of `imageTags`, as for `imageUri`
+   * @param platform the function's platform, one of `platforms`; required with `platforms` and a
+   * tag, optional otherwise (the build's one platform)
+   * @throws when no tag is given and `imageTags` has no `ImageTag.of()` tag, or when every tag the
+   * build pushes is known at synth time (no `commit()` or `gitTag()`) and the given tag is none of
+   * them, or with `platforms` when a tag is given without a platform
+   */
+  public toLambdaDockerImageCode(tagOrDigest?: string, platform?: ecr_assets.Platform): lambda.DockerImageCode {
+    return lambdaDockerImageCode(this.consumable, tagOrDigest, platform);
   }
 
   /**
@@ -315,6 +383,16 @@ function pipelineEnvironment(options: CachedImageBuildActionOptions, defaultBran
 
 function multiArchLifecycle(options: ResolvedOptions, targets: PlatformTarget[]) {
   return multiArchCacheLifecycleRules(options.strategy, options.defaultCacheTag, options.cacheRetention, targets);
+}
+
+/** The literal names of the repositories this build creates (its application and cache repositories). */
+function createdRepositoryNames(options: ResolvedOptions): string[] {
+  const names: string[] = [];
+  if (!options.repository && options.repositoryName !== undefined) names.push(options.repositoryName);
+  if (options.strategy.usesCacheRepository && !options.cacheRepository && options.cacheRepositoryName !== undefined) {
+    names.push(options.cacheRepositoryName);
+  }
+  return names;
 }
 
 /** What the renderer needs, from the resolved options and the repositories (their URIs are tokens). */

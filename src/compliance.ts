@@ -1,5 +1,6 @@
 import {
   ArnFormat,
+  Aws,
   RemovalPolicy,
   Stack,
   aws_codebuild as codebuild,
@@ -121,6 +122,16 @@ export const NAG_REASONS = {
   putMetrics:
     'cloudwatch:PutMetricData supports no resource-level permissions: IAM accepts only Resource "*" for it. This policy holds ' +
     'that one action, limited by the condition cloudwatch:namespace to the build\'s metrics namespace.',
+  vpcNetworkInterfacePermission:
+    'ec2:CreateNetworkInterfacePermission lets CodeBuild attach the build\'s network interfaces in the VPC; aws-cdk-lib ' +
+    'codebuild.Project grants it to a VPC project on the network interfaces of the stack\'s account and region (an interface ' +
+    'is created by CodeBuild for each build, so no ID can be named in advance), limited by conditions to the build\'s subnets ' +
+    '(ec2:Subnet) and to ec2:AuthorizedService codebuild.amazonaws.com.',
+  vpcNetworkInterfaces:
+    'The EC2 permissions aws-cdk-lib codebuild.Project grants a VPC project, those CodeBuild\'s VPC documentation lists: ' +
+    'ec2:DescribeNetworkInterfaces, DescribeSubnets, DescribeSecurityGroups, DescribeDhcpOptions and DescribeVpcs support ' +
+    'no resource-level permissions, and ec2:CreateNetworkInterface / DeleteNetworkInterface act on the interfaces CodeBuild ' +
+    'creates for each build, whose IDs are not known in advance. This policy holds these EC2 actions only.',
   pipelineProjectKey:
     'This is a CodePipeline project: its build output is the pipeline\'s artifacts. CodeBuild encrypts them with the ' +
     'project\'s key, which aws-cdk-lib sets to the pipeline\'s artifact bucket key when the project is added to a pipeline ' +
@@ -155,7 +166,7 @@ export function acknowledgeNagFindings(project: codebuild.Project, loginPolicy: 
     arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     resourceName: `/aws/codebuild/${project.projectName}`,
   });
-  const defaultPolicy = project.role!.node.findChild('DefaultPolicy').node.defaultChild as iam.CfnPolicy;
+  const defaultPolicy = principalPolicyOf(project.role!);
   const defaultLogGroupFinding = `Resource::${nagFlatten(stack.resolve(`${defaultLogGroupArn}:*`))}`;
   acknowledgeNagRules(defaultPolicy, [
     { id: 'AwsSolutions-IAM5', reason: NAG_REASONS.defaultLogGroup, findings: [defaultLogGroupFinding] },
@@ -171,6 +182,42 @@ export function acknowledgeNagFindings(project: codebuild.Project, loginPolicy: 
         id: 'AwsSolutions-CB4',
         reason: project instanceof codebuild.PipelineProject ? NAG_REASONS.pipelineProjectKey : NAG_REASONS.noProjectKey,
       },
+    ]);
+  }
+}
+
+/**
+ * The policy that a role's `addToPrincipalPolicy()` writes to: `DefaultPolicy` of a role defined in
+ * the app, `Policy` of an imported one (a `role` given by the user).
+ */
+export function principalPolicyOf(role: iam.IRole): iam.CfnPolicy {
+  const policy = role.node.tryFindChild('DefaultPolicy') ?? role.node.tryFindChild('Policy');
+  if (!policy) {
+    throw new Error(
+      `role ${role.node.path} took none of the build's permissions: an imported role must be mutable ` +
+        '(iam.Role.fromRoleArn without mutable: false), since the construct attaches its policies to it',
+    );
+  }
+  return policy.node.defaultChild as iam.CfnPolicy;
+}
+
+/**
+ * Acknowledges the two findings of the VPC permissions aws-cdk-lib's `codebuild.Project` grants a
+ * project with a `vpc`: the network interface permission in the role's policy, and the policy of
+ * EC2 actions on `*` it attaches to the role (a child of the first project that uses the role).
+ */
+export function acknowledgeVpcNagFindings(project: codebuild.Project): void {
+  const stack = Stack.of(project);
+  const networkInterfaces = `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:network-interface/*`;
+  acknowledgeNagRules(principalPolicyOf(project.role!), [{
+    id: 'AwsSolutions-IAM5',
+    reason: NAG_REASONS.vpcNetworkInterfacePermission,
+    findings: [`Resource::${nagFlatten(stack.resolve(networkInterfaces))}`],
+  }]);
+  const vpcPolicy = project.node.tryFindChild('PolicyDocument');
+  if (vpcPolicy) {
+    acknowledgeNagRules(vpcPolicy.node.defaultChild as iam.CfnPolicy, [
+      { id: 'AwsSolutions-IAM5', reason: NAG_REASONS.vpcNetworkInterfaces, findings: ['Resource::*'] },
     ]);
   }
 }

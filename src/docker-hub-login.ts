@@ -44,7 +44,8 @@ export class DockerHubLogin {
     const passwordField = options.passwordField ?? 'password';
     for (const [prop, field] of [['usernameField', usernameField], ['passwordField', passwordField]]) {
       if (!Token.isUnresolved(field) && !JSON_KEY.test(field)) {
-        throw new Error(`DockerHubLogin.fromSecretsManager(): ${prop} must be a JSON key of 1 to 256 characters without ':' or spaces; got '${field}'`);
+        throw new Error(`DockerHubLogin.fromSecretsManager(): ${prop} must be a JSON key of 1 to 256 characters without ':' or spaces; ` +
+          `got '${field}'`);
       }
     }
     return new DockerHubLogin(secret, usernameField, passwordField);

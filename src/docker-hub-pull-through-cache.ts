@@ -21,7 +21,12 @@ const REPOSITORY_PREFIX = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-]
 const DOCKER_HUB_HOSTS = ['docker.io', 'index.docker.io', 'registry-1.docker.io'];
 
 /** A Docker Hub image reference: path components, an optional tag, an optional digest. */
-const DOCKER_HUB_REFERENCE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const DOCKER_HUB_REFERENCE = new RegExp(
+  `^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*` + // path components
+  '(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?' + // tag
+  '(?:@sha256:[0-9a-f]{64})?$', // digest
+);
 
 /** What the build does on the cached repositories: pull (as `grantPull`), import from upstream, create on the first pull. */
 const PULL_THROUGH_ACTIONS = [
@@ -161,7 +166,8 @@ export class DockerHubPullThroughCache extends Construct {
     const image = options.dockerHubImage ?? BuildxBuilder.DEFAULT_BUILDKIT_IMAGE;
     if (!Token.isUnresolved(image) && !hasTag(dockerHubPath(image))) {
       throw new Error(
-        `DockerHubPullThroughCache.builder(): dockerHubImage must have a tag (ECR imports an image from upstream only on a pull by tag); got '${image}'`,
+        'DockerHubPullThroughCache.builder(): dockerHubImage must have a tag ' +
+          `(ECR imports an image from upstream only on a pull by tag); got '${image}'`,
       );
     }
     const mirror = options.mirrorDockerHub ?? true;
@@ -274,7 +280,8 @@ function validateCredential(secret: secretsmanager.ISecret, stack: Stack): void 
     );
   }
   if (typeof name === 'string' && !Token.isUnresolved(name) && !name.startsWith(CREDENTIAL_NAME_PREFIX)) {
-    throw new Error(`DockerHubPullThroughCache: the credential secret's name must start with '${CREDENTIAL_NAME_PREFIX}' (ECR's rule); got '${name}'`);
+    throw new Error(`DockerHubPullThroughCache: the credential secret's name must start with '${CREDENTIAL_NAME_PREFIX}' (ECR's rule); ` +
+      `got '${name}'`);
   }
   for (const [what, theirs, ours] of [['account', secret.env.account, stack.account], ['region', secret.env.region, stack.region]]) {
     if (!Token.isUnresolved(theirs) && !Token.isUnresolved(ours) && theirs !== ours) {

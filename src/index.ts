@@ -9,3 +9,4 @@ export * from './pull-request-policy';
 export * from './docker-hub-login';
 export * from './docker-hub-pull-through-cache';
 export * from './strategies/layer-compression';
+export * from './pipelines-step';

@@ -14,6 +14,15 @@ type Filter = codebuild.CfnProject.WebhookFilterProperty;
  * triggers are not judged.
  */
 export function unfilteredPullRequestGroups(project: codebuild.IProject): number[] | undefined {
+  return pullRequestGroups(project, false);
+}
+
+/**
+ * The webhook filter groups of a project that build pull requests (`-1`: a webhook without filter
+ * groups), with an actor filter or not (`actorFilteredToo`), or undefined when the project has no
+ * webhook or its triggers are tokens.
+ */
+export function pullRequestGroups(project: codebuild.IProject, actorFilteredToo: boolean): number[] | undefined {
   const cfn = project.node.defaultChild as codebuild.CfnProject | undefined;
   const triggers = cfn?.triggers as codebuild.CfnProject.ProjectTriggersProperty | undefined;
   if (!triggers || Token.isUnresolved(triggers) || triggers.webhook !== true) {
@@ -33,7 +42,7 @@ export function unfilteredPullRequestGroups(project: codebuild.IProject): number
     const events = filters.find((f) => f.type === 'EVENT')?.pattern ?? '';
     const buildsPullRequests = events.split(',').some((e) => e.trim().startsWith('PULL_REQUEST_'));
     const actorFiltered = filters.some((f) => f.type === 'ACTOR_ACCOUNT_ID' && f.excludeMatchedPattern !== true);
-    if (buildsPullRequests && !actorFiltered) open.push(i);
+    if (buildsPullRequests && (actorFilteredToo || !actorFiltered)) open.push(i);
   });
   return open;
 }

@@ -1,6 +1,6 @@
 /**
  * The cache report's step counters, run in bash exactly as the buildspec runs them, on logs that
- * test/build-log-generator.ts renders for random Dockerfile shapes with known counts: 1-40
+ * test/helpers/build-log-generator/ renders for random Dockerfile shapes with known counts: 1-40
  * instructions per stage, up to four named and unnamed stages (based on an image, scratch or an
  * earlier stage), ONBUILD triggers, one to three platforms, cached, executed and layer-fetch-only
  * steps, steps shown by two vertices, interleaved vertices, failures.
@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as fc from 'fast-check';
-import { RenderedLog, buildKitShape, buildahShape, renderBuildKitLog, renderBuildahLog } from './build-log-generator';
+import { RenderedLog, buildKitShape, buildahShape, renderBuildKitLog, renderBuildahLog } from './helpers/build-log-generator';
 import { BuildLogFormat, START_TIMER, countCommands } from '../src/script/cache-report';
 import { countCached, parseBuildKitLog, parseBuildahLog } from './e2e/lib/buildkit-log';
 

@@ -1,5 +1,7 @@
 /**
- * The table of docs/validation.md is the list of the rules and their messages. This file keeps it
+/**
+ * The "Rules and messages" tables (docs/validation.md, and docs/ecosystem.md for the VPC, fleet,
+ * Docker server, pipeline step and deploy-time helpers) are the list of the rules and their messages. This file keeps them
  * true: every row has cases here that break its rule, and the error must match the row's message;
  * every case belongs to a row; and every `throw` in the validating sources is reached by a case, so
  * a new rule cannot be added without a row either.
@@ -12,23 +14,31 @@ import {
   Duration,
   Lazy,
   Stack,
+  Stage,
   aws_codebuild as codebuild,
   aws_codepipeline as codepipeline,
+  aws_ec2 as ec2,
   aws_ecr as ecr,
   aws_ecr_assets as ecr_assets,
+  aws_iam as iam,
   aws_secretsmanager as secretsmanager,
   aws_ssm as ssm,
+  pipelines,
 } from 'aws-cdk-lib';
 import {
-  BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, DockerHubLogin, DockerHubPullThroughCache, ImageTag,
-  LayerCompression,
+  BuildSecret, BuildxBuilder, CacheStrategy, CachedImageBuild, CachedImageBuildProps, CachedImageBuildStep,
+  DockerHubLogin, DockerHubPullThroughCache, ImageTag, LayerCompression,
 } from '../src';
 
-/** The sources whose every `throw` is a validation rule of the table. */
+/** The sources whose every `throw` is a validation rule of the tables. */
 const VALIDATING_SOURCES = [
   'options/validation.ts', 'cached-image-build.ts', 'image-tag.ts', 'strategies/buildx-builder.ts', 'build-secret.ts',
   'metrics/metrics-props.ts', 'metrics/cache-metrics.ts', 'docker-hub-pull-through-cache.ts', 'docker-hub-login.ts',
+  'compliance.ts', 'consumption.ts', 'pipelines-step.ts', 'multi-arch/placement-rules.ts',
 ];
+
+/** The pages with a "Rules and messages" table: docs/validation.md, and the ecosystem page for its props and helpers. */
+const TABLE_PAGES = ['docs/validation.md', 'docs/ecosystem.md'];
 
 interface Row {
   readonly rule: string;
@@ -38,11 +48,11 @@ interface Row {
   readonly message: string;
 }
 
-/** Reads the table of the "Rules and messages" section of docs/validation.md. */
-function readTable(): Row[] {
-  const page = fs.readFileSync(path.join(__dirname, '..', 'docs', 'validation.md'), 'utf8');
-  const section = page.split(/^## /m).find((s) => s.startsWith('Rules and messages\n'));
-  if (!section) throw new Error('docs/validation.md has no "## Rules and messages" section');
+/** Reads the table of the page's "Rules and messages" section. */
+function readTable(page: string): Row[] {
+  const text = fs.readFileSync(path.join(__dirname, '..', page), 'utf8');
+  const section = text.split(/^## /m).find((s) => s.startsWith('Rules and messages\n'));
+  if (!section) throw new Error(`${page} has no "## Rules and messages" section`);
   const lines = section.split('\n').filter((l) => l.startsWith('|'));
   const cells = (line: string) => line.replace(/^\||\|$/g, '').split(/(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, '|'));
   expect(cells(lines[0])).toEqual(['rule', 'prop', 'error message']);
@@ -68,6 +78,18 @@ function messagePattern(row: Row): RegExp {
     return /^<[^<>]+>$/.test(part) ? '.*' : escapeRegExp(part);
   });
   return new RegExp(`^${parts.join('')}$`, 's');
+}
+
+function vpcOf(stack: Stack): ec2.IVpc {
+  return ec2.Vpc.fromVpcAttributes(stack, 'Vpc', { vpcId: 'vpc-1', availabilityZones: ['us-east-1a'], privateSubnetIds: ['subnet-1'] });
+}
+
+function securityGroups(stack: Stack, count: number): ec2.ISecurityGroup[] {
+  return Array.from({ length: count }, (_, i) => ec2.SecurityGroup.fromSecurityGroupId(stack, `Sg${i}`, `sg-${i}`));
+}
+
+function fleetOf(stack: Stack, environmentType: codebuild.EnvironmentType): codebuild.IFleet {
+  return new codebuild.Fleet(stack, 'Fleet', { baseCapacity: 1, computeType: codebuild.FleetComputeType.SMALL, environmentType });
 }
 
 function newStack(): Stack {
@@ -192,6 +214,64 @@ const CASES: Record<string, Array<() => unknown>> = {
     () => build(() => ({ source: codebuild.Source.gitHub({ owner: 'o', repo: 'r' }) }))()
       .toCodeBuildAction({ input: new codepipeline.Artifact() }),
   ],
+  'subnets and security groups need a VPC': [
+    build(() => ({ subnetSelection: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED } })),
+    build((s) => ({ securityGroups: [ec2.SecurityGroup.fromSecurityGroupId(s, 'Sg', 'sg-1')] })),
+  ],
+  'at least one security group': [build((s) => ({ vpc: vpcOf(s), securityGroups: [] }))],
+  'at most 5 security groups': [
+    build((s) => ({ vpc: vpcOf(s), securityGroups: securityGroups(s, 6) })),
+    build((s) => ({ dockerServer: { computeType: codebuild.DockerServerComputeType.SMALL, securityGroups: securityGroups(s, 6) } })),
+  ],
+  'no VPC with a fleet': [build((s) => ({ vpc: vpcOf(s), fleet: fleetOf(s, codebuild.EnvironmentType.LINUX_CONTAINER) }))],
+  'fleet of the build image\'s type': [build((s) => ({ fleet: fleetOf(s, codebuild.EnvironmentType.ARM_CONTAINER) }))],
+  'no Docker server with Buildah': [build(() => ({ cache: CacheStrategy.buildah(), dockerServer: { computeType: codebuild.DockerServerComputeType.SMALL } }))],
+  'no fleet with platforms': [build((s) => ({ platforms: BOTH, fleet: fleetOf(s, codebuild.EnvironmentType.LINUX_CONTAINER) }))],
+  'no Docker server with platforms': [build(() => ({ platforms: BOTH, dockerServer: { computeType: codebuild.DockerServerComputeType.SMALL } }))],
+  'Lambda runs one platform': [() => build(() => ({ platforms: BOTH }))().toLambdaDockerImageCode()],
+  'mutable imported role': [build((s) => ({ role: iam.Role.fromRoleArn(s, 'Role', 'arn:aws:iam::123456789012:role/builds', { mutable: false }) }))],
+  'imageUri needs an ImageTag.of() tag': [
+    () => build(() => ({ imageTags: [ImageTag.commit()] }))().imageUri,
+    () => build(() => ({ imageTags: [ImageTag.branch()] }))().imageUri,
+  ],
+  'a tag to deploy': [
+    () => build(() => ({ imageTags: [ImageTag.commit()] }))().toEcsContainerImage(),
+    () => build(() => ({ imageTags: [ImageTag.commit()] }))().toLambdaDockerImageCode(),
+  ],
+  'a tag this build pushes': [
+    () => build(() => ({ imageTags: [ImageTag.of('latest')] }))().toEcsContainerImage('v1'),
+    () => build(() => ({ imageTags: [ImageTag.branch()] }))().toLambdaDockerImageCode('v1'),
+  ],
+  'ECR tag to deploy': [
+    () => build(() => ({}))().toEcsContainerImage('-x'),
+    () => build(() => ({}))().toLambdaDockerImageCode('a'.repeat(129)),
+  ],
+  'Lambda images without attestations': [() => build(() => ({ provenance: true }))().toLambdaDockerImageCode()],
+  'pipeline step needs a pipeline project': [
+    () => new CachedImageBuildStep('Image', { imageBuild: build(() => ({ source: codebuild.Source.gitHub({ owner: 'o', repo: 'r' }) }))() }),
+  ],
+  'variables the build exports': [() => new CachedImageBuildStep('Image', { imageBuild: build(() => ({}))() }).exportedVariable('URI')],
+  'pipeline step in the pipeline\'s stage': [() => {
+    const app = new App();
+    const pipeline = new pipelines.CodePipeline(new Stack(app, 'Pipeline'), 'Pipeline', {
+      synth: new pipelines.ShellStep('Synth', { input: pipelines.CodePipelineSource.gitHub('o/r', 'main'), commands: ['cdk synth'] }),
+    });
+    const stage = new Stage(app, 'Prod');
+    const inStage = new CachedImageBuild(new Stack(stage, 'Images'), 'Api', {});
+    pipeline.addStage(stage, { pre: [new CachedImageBuildStep('Image', { imageBuild: inStage })] });
+    pipeline.buildPipeline();
+  }],
+  'pipeline step input': [() => {
+    const stack = newStack();
+    const step = new CachedImageBuildStep('Image', { imageBuild: new CachedImageBuild(stack, 'Api', {}) });
+    const pipeline = new pipelines.CodePipeline(stack, 'Pipeline', {
+      synth: new pipelines.ShellStep('Synth', { input: pipelines.CodePipelineSource.gitHub('o/r', 'main'), commands: ['cdk synth'] }),
+    });
+    // An engine that has no source to fall back to calls the factory without one.
+    step.produceAction(new codepipeline.Pipeline(stack, 'Plain').addStage({ stageName: 'Images' }), {
+      actionName: 'Image', runOrder: 1, scope: stack, pipeline, artifacts: new pipelines.ArtifactMap(), stackOutputsMap: new pipelines.StackOutputsMap(pipeline),
+    });
+  }],
   'CodePipeline variables namespace': [
     () => build(() => ({}))().toCodeBuildAction({ input: new codepipeline.Artifact(), variablesNamespace: 'bad namespace' }),
   ],
@@ -212,6 +292,7 @@ const CASES: Record<string, Array<() => unknown>> = {
   'one of the build\'s platforms': [
     () => build(() => ({ platforms: BOTH }))().metricForPlatform(ecr_assets.Platform.custom('linux/386'), 'CacheHitRatio'),
     () => build(() => ({ platforms: BOTH }))().imageUriForPlatform(ecr_assets.Platform.custom('linux/386')),
+    () => build(() => ({}))().toLambdaDockerImageCode('latest', ecr_assets.Platform.LINUX_ARM64),
   ],
   'platform image URI needs a fixed tag': [
     () => build(() => ({ platforms: BOTH, imageTags: [ImageTag.commit()] }))().imageUriForPlatform(ecr_assets.Platform.LINUX_ARM64),
@@ -234,9 +315,9 @@ function throwSite(error: Error): string | undefined {
   return frame ? `${frame[2]}:${frame[3]}` : undefined;
 }
 
-const ROWS = readTable();
+const ROWS = TABLE_PAGES.flatMap(readTable);
 
-describe('the validation table of docs/validation.md', () => {
+describe('the validation tables', () => {
   test('has a row per rule, and every rule has cases here', () => {
     // THEN
     expect(ROWS.length).toBeGreaterThan(0);

@@ -1,6 +1,7 @@
 import { Token, aws_codebuild as codebuild, aws_ecr_assets as ecr_assets } from 'aws-cdk-lib';
 import { CachedImageBuildProps } from '../cached-image-build-props';
 import { ImageTag } from '../image-tag';
+import { validateMultiArchPlacement } from './placement-rules';
 import { SUPPORTED_PLATFORMS, validateMutableTagPatterns } from '../options/validation';
 
 /**
@@ -61,12 +62,14 @@ export function resolvePlatforms(props: CachedImageBuildProps): PlatformTarget[]
     throw new Error(`platforms must not name a platform twice; got ${names.join(', ')}`);
   }
   if (names.length < 2) {
-    throw new Error(`platforms needs at least two platforms (one native build each, then the image index); for one, use platform; got ${names.join(', ') || 'none'}`);
+    throw new Error('platforms needs at least two platforms (one native build each, then the image index); for one, use platform; ' +
+      `got ${names.join(', ') || 'none'}`);
   }
   if (props.buildImage !== undefined) {
     throw new Error('buildImage cannot be combined with platforms: each architecture builds on its own CodeBuild image ' +
       '(standard:7.0 for linux/amd64, Amazon Linux 2 aarch64 standard:3.0 for linux/arm64)');
   }
+  validateMultiArchPlacement(props);
   return names.map(target);
 }
 
@@ -84,7 +87,8 @@ export function validateMultiArchTags(imageTags: ImageTag[], targets: PlatformTa
     }
     const arch = targets.find((t) => tag.endsWith(`-${t.arch}`));
     if (arch) {
-      throw new Error(`imageTags: with platforms, a fixed tag must not end in -${arch.arch}, the suffix of the ${arch.platform} image's tags; got '${tag}'`);
+      throw new Error(`imageTags: with platforms, a fixed tag must not end in -${arch.arch}, the suffix of the ${arch.platform} image's tags; ` +
+        `got '${tag}'`);
     }
   }
 }

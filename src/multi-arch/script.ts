@@ -77,7 +77,8 @@ function resolveArchImage(target: PlatformTarget): string {
   const digest = `CIB_DIGEST_${target.arch.toUpperCase()}`;
   return onlyIn(STEP_INDEX, command(
     `${digest}=""; if [ "$CIB_PUSH" = true ]; then set -o pipefail;`,
-    `${digest}="$(docker buildx imagetools inspect "$CIB_IMAGE_REPOSITORY_URI:$IMAGE_TAG-${target.arch}" --format '{{json .Manifest}}' | ${FIRST_DIGEST})"`,
+    `${digest}="$(docker buildx imagetools inspect "$CIB_IMAGE_REPOSITORY_URI:$IMAGE_TAG-${target.arch}"`,
+    `--format '{{json .Manifest}}' | ${FIRST_DIGEST})"`,
     `|| ${digest}="";`,
     `if [ -z "$${digest}" ]; then echo "error: no ${target.platform} image at $CIB_IMAGE_REPOSITORY_URI:$IMAGE_TAG-${target.arch}:`,
     `the ${target.arch} build did not push it (see that build's log)" >&2; false;`,

@@ -6,8 +6,10 @@ import {
   validateCacheRepositoryUse,
   validateCacheRetention,
   validateContainerName,
+  validateDockerServer,
   validateEnvironmentVariableNames,
   validateConcurrentBuildLimit,
+  validateFleet,
   validateImageTags,
   validateMutableTagPatterns,
   validateMetricsNamespace,
@@ -19,6 +21,7 @@ import {
   validateSecretId,
   validateTarget,
   validateTimeout,
+  validateVpcPlacement,
 } from './validation';
 import { BuildSecret } from '../build-secret';
 import { CachedImageBuildProps } from '../cached-image-build-props';
@@ -91,7 +94,12 @@ export interface ResolvedOptions {
   readonly projectName?: string;
   readonly encryptionKey?: kms.IKey;
   readonly logRetention: logs.RetentionDays;
+  /** Where the build runs and as whom, as given (each undefined by default). */
+  readonly placement: Placement;
 }
+
+/** The props that place the build: `vpc` (with its subnets and security groups), `role`, `fleet`, `dockerServer`. */
+export type Placement = Pick<CachedImageBuildProps, 'vpc' | 'subnetSelection' | 'securityGroups' | 'role' | 'fleet' | 'dockerServer'>;
 
 /**
  * Validates the props and applies the defaults, in the order of the props' documentation (the
@@ -136,15 +144,7 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
   const defaultCacheTag = Token.isUnresolved(defaultBranch) ? '' : branchToTag(defaultBranch);
   validateBranchName('defaultBranch', defaultBranch, defaultCacheTag);
 
-  const imageTags = props.imageTags ?? [ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('latest')];
-  const pullRequests = props.pullRequests ?? PullRequestPolicy.push();
-  const fixedTags = validateImageTags(imageTags);
-  const mutableTagPatterns = [
-    ...fixedTags,
-    ...(imageTags.some((t) => t.kind === 'branch') ? ['br-*'] : []),
-    ...(pullRequests.mode === 'push' ? ['pr-*'] : []),
-  ];
-  validateMutableTagPatterns(mutableTagPatterns, !props.repository);
+  const { imageTags, pullRequests, fixedTags, mutableTagPatterns } = resolveTags(props);
 
   const containerName = props.containerName ?? 'app';
   validateContainerName(containerName);
@@ -186,6 +186,38 @@ export function resolveOptions(props: CachedImageBuildProps): ResolvedOptions {
     projectName: props.projectName,
     encryptionKey: props.encryptionKey,
     logRetention: props.logRetention ?? DEFAULT_LOG_RETENTION,
+    placement: resolvePlacement(props, strategy, buildImage, platform),
+  };
+}
+
+/** `imageTags` and `pullRequests`: the tags a build pushes, and those the repository keeps mutable. */
+function resolveTags(props: CachedImageBuildProps):
+Pick<ResolvedOptions, 'imageTags' | 'pullRequests' | 'fixedTags' | 'mutableTagPatterns'> {
+  const imageTags = props.imageTags ?? [ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('latest')];
+  const pullRequests = props.pullRequests ?? PullRequestPolicy.push();
+  const fixedTags = validateImageTags(imageTags);
+  const mutableTagPatterns = [
+    ...fixedTags,
+    ...(imageTags.some((t) => t.kind === 'branch') ? ['br-*'] : []),
+    ...(pullRequests.mode === 'push' ? ['pr-*'] : []),
+  ];
+  validateMutableTagPatterns(mutableTagPatterns, !props.repository);
+  return { imageTags, pullRequests, fixedTags, mutableTagPatterns };
+}
+
+/** Checks the props that place the build (the last props of the documentation). */
+function resolvePlacement(props: CachedImageBuildProps, strategy: CacheStrategy, buildImage: codebuild.IBuildImage,
+  platform: string): Placement {
+  validateVpcPlacement(props.vpc, props.subnetSelection, props.securityGroups);
+  validateFleet(props.fleet, props.vpc, buildImage, platform);
+  validateDockerServer(props.dockerServer, strategy);
+  return {
+    vpc: props.vpc,
+    subnetSelection: props.subnetSelection,
+    securityGroups: props.securityGroups,
+    role: props.role,
+    fleet: props.fleet,
+    dockerServer: props.dockerServer,
   };
 }
 

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Duration, Token, aws_codebuild as codebuild, aws_ecr as ecr } from 'aws-cdk-lib';
+import { Duration, Token, aws_codebuild as codebuild, aws_ec2 as ec2, aws_ecr as ecr } from 'aws-cdk-lib';
 import { ECR_REPOSITORY_NAME_PATTERN, isValidTag } from '../ecr-naming';
 import { ImageTag } from '../image-tag';
 import { RESERVED_SCOPE_PREFIXES } from '../script/build-context';
@@ -282,4 +282,60 @@ export function validateRegistryCompression(driver: string, defaultCompression: 
     'CacheStrategy.registry(): compression other than the default gzip needs the docker-container builder (BuildxBuilder.dockerContainer()); '
     + `the builder '${driver}' builds with the engine's own builder, whose exporter this construct does not set compression for`,
   );
+}
+
+/** CodeBuild takes at most 5 security groups for a project's VPC configuration, and 5 for a Docker server. */
+const MAX_SECURITY_GROUPS = 5;
+
+/** `subnetSelection` and `securityGroups` place the build in `vpc`: without it they would be ignored. */
+export function validateVpcPlacement(vpc: ec2.IVpc | undefined, subnetSelection: ec2.SubnetSelection | undefined,
+  securityGroups: ec2.ISecurityGroup[] | undefined): void {
+  for (const [prop, value] of [['subnetSelection', subnetSelection], ['securityGroups', securityGroups]] as const) {
+    if (value !== undefined && !vpc) {
+      throw new Error(`${prop} needs vpc: it places the build's network interfaces in a VPC; give vpc, or remove ${prop}`);
+    }
+  }
+  validateSecurityGroupCount('securityGroups', securityGroups);
+}
+
+function validateSecurityGroupCount(prop: string, securityGroups: ec2.ISecurityGroup[] | undefined): void {
+  if (securityGroups === undefined) return;
+  if (securityGroups.length === 0) {
+    throw new Error(`${prop} must name at least one security group (leave it out to get a new one)`);
+  }
+  if (securityGroups.length > MAX_SECURITY_GROUPS) {
+    throw new Error(`${prop} may hold at most ${MAX_SECURITY_GROUPS} security groups (CodeBuild's limit); got ${securityGroups.length}`);
+  }
+}
+
+/**
+ * A fleet runs the builds on its own instances, in its own VPC configuration, and must offer the
+ * build image's environment type (checked when the fleet is defined in the app: an imported fleet's
+ * type is not known at synth time).
+ */
+export function validateFleet(fleet: codebuild.IFleet | undefined, vpc: ec2.IVpc | undefined, buildImage: codebuild.IBuildImage,
+  platform: string): void {
+  if (!fleet) return;
+  if (vpc) {
+    throw new Error('vpc has no effect with fleet: the builds run in the fleet\'s network; ' +
+      'give the VPC to the fleet (codebuild.Fleet vpc), or remove fleet');
+  }
+  if (Token.isUnresolved(fleet.fleetArn) && !Token.isUnresolved(buildImage.type) && fleet.environmentType !== buildImage.type) {
+    throw new Error(
+      `fleet: the fleet's environment type ${fleet.environmentType} does not match the build image's type ${buildImage.type} ` +
+        `(platform ${platform}); use a fleet of type ${buildImage.type}, or a build image and platform of the fleet's type`,
+    );
+  }
+}
+
+/** The Docker server runs Docker builds: a strategy that does not use Docker would leave it idle. */
+export function validateDockerServer(dockerServer: codebuild.DockerServerOptions | undefined, strategy: CacheStrategy): void {
+  if (!dockerServer) return;
+  if (strategy.name === 'buildah') {
+    throw new Error(
+      'dockerServer has no effect with cache strategy \'buildah\': Buildah builds in the build container without Docker; ' +
+        'remove dockerServer, or use a Docker-based strategy (registry, inline or none)',
+    );
+  }
+  validateSecurityGroupCount('dockerServer.securityGroups', dockerServer.securityGroups);
 }

@@ -86,9 +86,12 @@ export const REUSE_EXISTING_IMAGE = command(
   'echo "error: could not read the manifest of the existing image $CIB_EXISTING_DIGEST (aws ecr batch-get-image, above)" >&2; false;',
   'else s=0; for t in $CIB_PUSH_TAGS; do if [ "$t" = "$CIB_KEY_TAG" ]; then continue; fi;',
   `if o="$(aws ecr put-image ${ON_IMAGE_REPOSITORY} --image-tag "$t" --image-manifest "$CIB_MANIFEST"`,
-  '--image-manifest-media-type "$CIB_MEDIA_TYPE" --image-digest "$CIB_EXISTING_DIGEST" --query \'image.imageId.imageDigest\' --output text 2>&1)"; then',
-  'echo "moved $t to $CIB_EXISTING_DIGEST"; elif [[ "$o" == *ImageAlreadyExistsException* ]]; then echo "$t already points at $CIB_EXISTING_DIGEST";',
-  'else printf \'%s\\n\' "$o" >&2; echo "error: could not move the tag $t to the existing image $CIB_EXISTING_DIGEST (aws ecr put-image failed, above)" >&2; s=1; fi; done;',
+  '--image-manifest-media-type "$CIB_MEDIA_TYPE" --image-digest "$CIB_EXISTING_DIGEST"',
+  '--query \'image.imageId.imageDigest\' --output text 2>&1)"; then',
+  'echo "moved $t to $CIB_EXISTING_DIGEST";',
+  'elif [[ "$o" == *ImageAlreadyExistsException* ]]; then echo "$t already points at $CIB_EXISTING_DIGEST";',
+  'else printf \'%s\\n\' "$o" >&2;',
+  'echo "error: could not move the tag $t to the existing image $CIB_EXISTING_DIGEST (aws ecr put-image failed, above)" >&2; s=1; fi; done;',
   'if [ "$s" = 0 ]; then export IMAGE_DIGEST="$CIB_EXISTING_DIGEST" CACHED_STEPS=0 EXECUTED_STEPS=0 CACHE_HIT_RATIO=100 BUILD_SECONDS=0;',
   'echo "cache: skipped, image for $CIB_KEY_TAG exists ($CIB_EXISTING_DIGEST)"; else false; fi; fi; fi',
 );
@@ -108,7 +111,8 @@ const IMMUTABLE_REFUSAL = 'cannot be overwritten because the (tag|repository) is
  */
 export function explainImmutableRefusal(logVariable: string): string {
   return command(
-    `if grep -Eq '${IMMUTABLE_REFUSAL}' "$${logVariable}"; then echo "error: ECR refused to overwrite an immutable tag (above; BuildKit shows it as 400 Bad Request):`,
+    `if grep -Eq '${IMMUTABLE_REFUSAL}' "$${logVariable}"; then`,
+    'echo "error: ECR refused to overwrite an immutable tag (above; BuildKit shows it as 400 Bad Request):',
     'an image with this tag was pushed before. A build reuses the existing image of its commit unless',
     `${REBUILD_PROP} is true or the lookup failed (see image lookup above); to publish a new image, build a new commit` +
       ' or delete the existing image" >&2; fi',

@@ -73,7 +73,8 @@ export const PUSH_OUTPUT_ARRAY = 'CIB_OUTPUT=(); if [ "$CIB_PUSH" = true ]; then
 export function pushEachTag(tool: string, firstTagExtraArgs = '', explainFailure = ''): string {
   return command(
     'if [ "$CIB_PUSH" = true ]; then set -o pipefail; s=0; CIB_PUSH_LOG="$(mktemp)"; for t in $CIB_PUSH_TAGS; do',
-    `if [ "$t" = "$IMAGE_TAG" ]; then ${tool} push ${firstTagExtraArgs ? `${firstTagExtraArgs} ` : ''}"$CIB_IMAGE_REPOSITORY_URI:$t" 2>&1 | tee -a "$CIB_PUSH_LOG" || s=1;`,
+    `if [ "$t" = "$IMAGE_TAG" ]; then ${tool} push ${firstTagExtraArgs ? `${firstTagExtraArgs} ` : ''}"$CIB_IMAGE_REPOSITORY_URI:$t"`,
+    '2>&1 | tee -a "$CIB_PUSH_LOG" || s=1;',
     `else ${tool} push "$CIB_IMAGE_REPOSITORY_URI:$t" 2>&1 | tee -a "$CIB_PUSH_LOG" || s=1; fi; done;`,
     `if [ "$s" != 0 ]; then ${explainFailure ? `${explainFailure}; ` : ''}echo "error: pushing the image failed (see above)" >&2; false; fi; fi`,
   );

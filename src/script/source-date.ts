@@ -26,5 +26,6 @@ export const SET_SOURCE_DATE_EPOCH = command(
  */
 export const PUSH_OUTPUT_ARRAY_REPRODUCIBLE = command(
   'CIB_OUTPUT=(); if [ "$CIB_PUSH" = true ]; then CIB_OUTPUT=(--push);',
-  'if [ "$CIB_REPRODUCIBLE" = true ] && [ -n "${SOURCE_DATE_EPOCH:-}" ]; then CIB_OUTPUT=(--output "type=image,push=true,rewrite-timestamp=true"); fi; fi;',
+  'if [ "$CIB_REPRODUCIBLE" = true ] && [ -n "${SOURCE_DATE_EPOCH:-}" ]; then',
+  'CIB_OUTPUT=(--output "type=image,push=true,rewrite-timestamp=true"); fi; fi;',
 );

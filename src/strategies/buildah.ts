@@ -17,7 +17,8 @@ const INSTALL_BUILDAH = command(
   'if command -v buildah >/dev/null 2>&1; then echo "buildah is installed";',
   'elif command -v apt-get >/dev/null 2>&1; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q buildah;',
   'elif command -v dnf >/dev/null 2>&1; then dnf install -y -q buildah || { dnf install -y -q spal-release && dnf install -y -q buildah; }',
-  '|| { echo "error: dnf found no buildah package (Amazon Linux 2023 has none in its own repository, and none came from SPAL). Use a build image with Buildah 1.29 or later, or CacheStrategy.registry()." >&2; false; };',
+  '|| { echo "error: dnf found no buildah package (Amazon Linux 2023 has none in its own repository, and none came from SPAL).',
+  'Use a build image with Buildah 1.29 or later, or CacheStrategy.registry()." >&2; false; };',
   'elif command -v yum >/dev/null 2>&1; then yum install -y -q buildah;',
   'else echo "error: buildah is missing and there is no apt-get, dnf or yum to install it" >&2; false; fi',
 );

@@ -88,8 +88,8 @@ export abstract class CacheStrategy {
 
   /**
    * Inline cache with Docker's default builder: for build images with an older Docker
-   * (CodeBuild standard:5.0 and 6.0 ship Docker 20.10 without buildx), or where no BuildKit
-   * image can be pulled.
+   * (CodeBuild standard:5.0 and Amazon Linux 2 standard:4.0 ship Docker 20.10 without buildx;
+   * standard:6.0 has Docker 20.10 with buildx 0.11), or where no BuildKit image can be pulled.
    *
    * Each build imports every cache tag of its branch and of the default branch, and pushes its
    * image to the cache tag `<branch>-e<N>`, N being the number of steps it executed. A build's
@@ -167,6 +167,14 @@ export abstract class CacheStrategy {
    * @internal
    */
   public _needsCacheRepositoryName(): boolean {
+    return false;
+  }
+
+  /**
+   * Whether the commands run `docker buildx` (the build image needs the buildx plugin).
+   * @internal
+   */
+  public _needsBuildx(): boolean {
     return false;
   }
 }

@@ -23,4 +23,9 @@ export class NoCache extends CacheStrategy {
       environment: {},
     };
   }
+
+  /** `docker buildx build` needs the buildx plugin. */
+  public _needsBuildx(): boolean {
+    return true;
+  }
 }

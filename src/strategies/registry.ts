@@ -63,7 +63,8 @@ const CACHE_ARRAY = command(
  */
 function createBuilder(builder: BuildxBuilder): string {
   return command(
-    `CIB_CREATE_OUTPUT="$(${builder._imageSource ? `${PULL_BY_TAG} && ` : ''}docker buildx create --name "$CIB_BUILDER" --driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE"`,
+    `CIB_CREATE_OUTPUT="$(${builder._imageSource ? `${PULL_BY_TAG} && ` : ''}docker buildx create --name "$CIB_BUILDER"`,
+    '--driver docker-container --driver-opt "image=$CIB_BUILDER_IMAGE"',
     ...(builder.network !== undefined ? ['--driver-opt "network=$CIB_BUILDER_NETWORK"'] : []),
     // `--config`, not its newer name `--buildkitd-config`: older buildx releases know only this one.
     ...(builder.buildkitdConfig !== undefined ? ['--config "$CIB_BUILDKITD_CONFIG_FILE"'] : []),
@@ -189,5 +190,10 @@ export class RegistryCache extends CacheStrategy {
         ...(compressed ? { CIB_CACHE_COMPRESSION: this.compression._cacheFlags, CIB_IMAGE_COMPRESSION: this.compression._imageFlags } : {}),
       },
     };
+  }
+
+  /** `docker buildx build` needs the buildx plugin. */
+  public _needsBuildx(): boolean {
+    return true;
   }
 }

@@ -1,8 +1,8 @@
-import { App, Stack, aws_ecr as ecr, aws_kms as kms, aws_logs as logs } from 'aws-cdk-lib';
+import { App, Stack, aws_ec2 as ec2, aws_ecr as ecr, aws_kms as kms, aws_logs as logs } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { CacheStrategy, CachedImageBuild } from '../../src';
 import { nagFlatten } from '../../src/nag';
-import { ENV, GITHUB, STRATEGIES, newKey, pipelineWith, stackOf, synth, logicalIdOf } from '../helpers/compliance-cases';
+import { ENV, GITHUB, STRATEGIES, newKey, newVpc, pipelineWith, stackOf, synth, logicalIdOf } from '../helpers/compliance-cases';
 import { PUSH_PULL_ACTIONS } from '../helpers/ecr-actions';
 
 /** Normalized statements of every policy attached to the project role: 'resource[ if condition]' -> sorted actions. */
@@ -79,6 +79,36 @@ describe('project role: every statement, nothing beyond what the strategy needs'
       expected[`<${logicalIdOf(template, 'AWS::KMS::Key')}.Arn>`] = KMS_ENCRYPT_DECRYPT;
     }
     expect(projectRolePermissions(template)).toEqual(expected);
+  });
+
+  test('in a VPC: exactly the EC2 statements for the build\'s network interfaces on top, limited to its subnets', () => {
+    // GIVEN
+    const { template: plain } = synth(() => ({ repositoryName: 'api' }));
+
+    // WHEN
+    const { stack, template } = synth((s) => ({ repositoryName: 'api', vpc: newVpc(s), subnetSelection: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } }));
+
+    // THEN
+    const subnets = Object.entries<any>(template.findResources('AWS::EC2::Subnet'))
+      .filter(([, r]) => r.Properties.Tags.some((t: any) => t.Key === 'aws-cdk:subnet-type' && t.Value === 'Private'))
+      .map(([id]) => `arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:subnet/<${id}>`);
+    expect(subnets).toHaveLength(2);
+    const permissions = projectRolePermissions(template);
+    const ec2Only = Object.fromEntries(Object.entries(permissions).map(([k, v]) => [k, v.filter((a) => a.startsWith('ec2:'))]).filter(([, v]) => v.length > 0));
+    expect(Object.keys(ec2Only)).toHaveLength(2);
+    expect(ec2Only['*']).toEqual([
+      'ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface', 'ec2:DescribeDhcpOptions', 'ec2:DescribeNetworkInterfaces',
+      'ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs',
+    ]);
+    const [permissionKey] = Object.keys(ec2Only).filter((k) => k !== '*');
+    expect(permissionKey.startsWith('arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/* if ')).toBe(true);
+    const condition = JSON.parse(permissionKey.slice(permissionKey.indexOf(' if ') + 4));
+    expect(condition.StringEquals['ec2:AuthorizedService']).toEqual('codebuild.amazonaws.com');
+    expect(condition.StringEquals['ec2:Subnet'].map((arn: unknown) => nagFlatten(stack.resolve(arn)))).toEqual(subnets);
+    expect(ec2Only[permissionKey]).toEqual(['ec2:CreateNetworkInterfacePermission']);
+    // Everything else is what the build has outside a VPC (logical ids aside).
+    const withoutEc2 = (p: Record<string, string[]>) => Object.values(p).map((v) => v.filter((a) => !a.startsWith('ec2:'))).filter((v) => v.length > 0).sort();
+    expect(withoutEc2(permissions)).toEqual(withoutEc2(projectRolePermissions(plain)));
   });
 
   test('without metrics there is no cloudwatch:PutMetricData', () => {

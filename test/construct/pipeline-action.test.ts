@@ -152,11 +152,11 @@ describe('imageUri', () => {
     expect(stack.resolve(build.imageUri)).toEqual(stack.resolve(repository.repositoryUriForTag('stable')));
   });
 
-  test('is the bare repository URI when no fixed tag is given', () => {
+  test('throws when imageTags has no ImageTag.of() tag, instead of the bare repository URI (a pull of it asks for a latest never pushed)', () => {
     // WHEN
-    const { stack, repository, build } = importedBuild([ImageTag.commit()]);
+    const { build } = importedBuild([ImageTag.commit()]);
 
     // THEN
-    expect(stack.resolve(build.imageUri)).toEqual(stack.resolve(repository.repositoryUri));
+    expect(() => build.imageUri).toThrow(/^imageUri: imageTags has no ImageTag.of\(\) tag/);
   });
 });

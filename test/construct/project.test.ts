@@ -94,7 +94,8 @@ describe('project', () => {
 
   test('uses the given build image', () => {
     // WHEN
-    const { template } = synth({ buildImage: codebuild.LinuxBuildImage.STANDARD_8_0 });
+    // By id: LinuxBuildImage.STANDARD_8_0 is newer than the aws-cdk-lib floor, where it is undefined.
+    const { template } = synth({ buildImage: codebuild.LinuxBuildImage.fromCodeBuildImageId('aws/codebuild/standard:8.0') });
 
     // THEN
     template.hasResourceProperties('AWS::CodeBuild::Project', {

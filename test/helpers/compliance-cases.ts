@@ -3,17 +3,27 @@ import {
   Duration,
   PolicyViolation,
   Stack,
+  Validations,
   aws_codebuild as codebuild,
   aws_codepipeline as codepipeline,
   aws_codepipeline_actions as codepipeline_actions,
+  aws_ec2 as ec2,
   aws_ecr as ecr,
   aws_ecr_assets as ecr_assets,
+  aws_iam as iam,
   aws_kms as kms,
   aws_logs as logs,
   aws_ssm as ssm,
 } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { BuildSecret, CacheStrategy, CachedImageBuild, CachedImageBuildProps } from '../../src';
+
+/**
+ * cdk-nag 3 reads acknowledgments through aws-cdk-lib's `Validations` (2.257 and later). The CI step
+ * that tests the construct against the aws-cdk-lib floor has none: there the cdk-nag 3 tests are skipped,
+ * the cdk-nag 2 tests run. On the dev aws-cdk-lib every test runs.
+ */
+export const testWithNagV3 = Validations === undefined ? test.skip : test;
 
 /** Shared by the compliance tests: the stacks cdk-nag must find clean, and how to build them. */
 
@@ -29,6 +39,11 @@ export const STRATEGIES: Array<[string, () => CacheStrategy]> = [
 /** A customer managed key as a user would define it (rotation on: AwsSolutions-KMS5). */
 export function newKey(stack: Stack): kms.Key {
   return new kms.Key(stack, 'Key', { enableKeyRotation: true });
+}
+
+/** A VPC as a compliant account has one: private subnets behind a NAT gateway, flow logs (AwsSolutions-VPC7). */
+export function newVpc(stack: Stack): ec2.Vpc {
+  return new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1, flowLogs: { all: {} } });
 }
 
 export interface Case {
@@ -93,6 +108,38 @@ export const CASES: Case[] = [
     env: ENV,
   },
   { name: 'named project, arm64, log retention', props: () => ({ projectName: 'api-image', platform: ecr_assets.Platform.LINUX_ARM64, logRetention: logs.RetentionDays.ONE_YEAR }), env: ENV },
+  { name: 'in a VPC', props: (s) => ({ repositoryName: 'api', vpc: newVpc(s) }), env: ENV },
+  { name: 'in a VPC, environment-agnostic', props: (s) => ({ vpc: newVpc(s) }) },
+  {
+    name: 'in a VPC with a security group, standalone with a source and encryptionKey',
+    props: (s) => {
+      const vpc = newVpc(s);
+      return { vpc, securityGroups: [new ec2.SecurityGroup(s, 'BuildSg', { vpc })], source: GITHUB(), encryptionKey: newKey(s) };
+    },
+    env: ENV,
+  },
+  {
+    name: 'a role of the app',
+    props: (s) => ({ role: new iam.Role(s, 'BuildRole', { assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com') }) }),
+    env: ENV,
+  },
+  { name: 'an imported role, in a VPC', props: (s) => ({ role: iam.Role.fromRoleArn(s, 'BuildRole', 'arn:aws:iam::123456789012:role/builds'), vpc: newVpc(s) }), env: ENV },
+  {
+    name: 'a Docker server in a VPC',
+    props: (s) => ({ vpc: newVpc(s), dockerServer: { computeType: codebuild.DockerServerComputeType.SMALL } }),
+    env: ENV,
+  },
+  {
+    name: 'a fleet',
+    props: (s) => ({
+      fleet: new codebuild.Fleet(s, 'Fleet', {
+        baseCapacity: 1,
+        computeType: codebuild.FleetComputeType.SMALL,
+        environmentType: codebuild.EnvironmentType.LINUX_CONTAINER,
+      }),
+    }),
+    env: ENV,
+  },
   {
     name: 'imported repositories and an imported key',
     props: (s) => ({
