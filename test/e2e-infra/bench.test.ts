@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { benchApp, layerSeeds, seededBytes, writeSeededFile } from '../e2e/lib/bench-app';
+import { withFlags } from '../e2e/lib/bench-flags';
 import { BenchRound, LIMIT, limitOf, median, phaseTable, ratio, sizeLabel, sizeTable, warmChart } from '../e2e/lib/bench-report';
 
 /** Steps after FROM as BuildKit counts them: instructions that are not FROM, ARG, CMD or comments. */
@@ -125,5 +126,26 @@ describe('bench report', () => {
     expect(svg.match(/<polyline/g)).toHaveLength(2);
     expect(svg).toContain('>300 MB<');
     expect(svg).toContain(`>${LIMIT}<`);
+  });
+});
+
+describe('bench flag experiments', () => {
+  const phases = {
+    pre_build: { commands: ['CIB_CACHE_TO="type=registry,ref=$R:$S,mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"; fi'] },
+  };
+
+  test('appends the cache keys and switches to mode=min in the rendered commands', () => {
+    // WHEN
+    const rewritten = withFlags(phases, { cacheTo: 'compression=zstd', minMode: true });
+
+    // THEN
+    expect(rewritten.pre_build!.commands![0]).toEqual(
+      'CIB_CACHE_TO="type=registry,ref=$R:$S,mode=min,image-manifest=true,oci-mediatypes=true,ignore-error=true,compression=zstd"; fi');
+    expect(phases.pre_build.commands[0]).toContain('mode=max');
+  });
+
+  test('fails when the buildspec lacks the flag it rewrites, instead of measuring the default', () => {
+    // WHEN / THEN
+    expect(() => withFlags({ build: { commands: ['docker build .'] } }, { minMode: true })).toThrow(/the buildspec has no mode=max to rewrite/);
   });
 });

@@ -22,6 +22,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { BenchApp, benchApp, layerSeeds, writeSeededFile } from './lib/bench-app';
+import { FlagRewrites, withFlags } from './lib/bench-flags';
 import { BenchRound, BenchScenario, LIMIT, limitOf, medianSeconds, phaseTable, ratio, sizeLabel, sizeTable, warmChart } from './lib/bench-report';
 import { codeBuildEnvironment, freshBuildahStorage } from './lib/build-host';
 import { countCached, parseBuildKitLog, parseBuildahLog } from './lib/buildkit-log';
@@ -105,7 +106,7 @@ interface Config {
    * rounds run: `cacheTo` is appended to the cache export's (`--cache-to`), `minMode` exports `mode=min`.
    * (A compression of both the image and the cache is the registry strategy's `compression` option.)
    */
-  readonly flags?: { readonly cacheTo?: string; readonly minMode?: boolean };
+  readonly flags?: FlagRewrites;
   /** Experiment: a `compression` of the registry strategy (its build definition sets it). */
   readonly compression?: boolean;
 }
@@ -135,18 +136,6 @@ const CONFIGS: Config[] = [
   { name: 'registry: docker-container, cache mode=min', build: 'Registry', kind: 'construct', engine: 'classic', slug: 'reg-dc-min', minMode: true, flags: { minMode: true } },
   { name: LIMIT, kind: 'limit', engine: 'classic', slug: 'limit' },
 ];
-
-/** The buildspec phases with a configuration's flags rewritten; fails when a flag it rewrites is not in the buildspec. */
-function withFlags(phases: BuildSpecPhases, flags: NonNullable<Config['flags']>): BuildSpecPhases {
-  let text = JSON.stringify(phases);
-  const replace = (from: string, to: string) => {
-    if (!text.includes(from)) throw new Error(`bench: the buildspec has no ${from} to rewrite (the strategy's flags changed: update the experiment)`);
-    text = text.split(from).join(to);
-  };
-  if (flags.cacheTo) replace('ignore-error=true', `ignore-error=true,${flags.cacheTo}`);
-  if (flags.minMode) replace('mode=max', 'mode=min');
-  return JSON.parse(text) as BuildSpecPhases;
-}
 
 /** The seed recipe (moby/buildkit#1981), as the e2e's control runs it; its image goes through the ECR proxy. */
 const CONTROL_PHASES: BuildSpecPhases = {
