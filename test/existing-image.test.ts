@@ -1,6 +1,6 @@
-import { BuildxBuilder, CacheStrategy, ImageTag, PullRequestPolicy } from '../src';
+import { BuildxBuilder, CacheStrategy } from '../src';
 import { runCases } from './helpers/bash-cases';
-import { runCommands } from './helpers/build-script';
+import { PLAIN_REPO, plainOptions, runCommands } from './helpers/build-script';
 import { appRepository, cacheRepository, ecrPermissionsOfProjectRole, plainEnv, synth } from './helpers/construct';
 import { PUSH_PULL_ACTIONS } from './helpers/ecr-actions';
 import { BuildScriptOptions, renderBuildScript } from '../src/script/build-script';
@@ -14,8 +14,7 @@ import { ACCEPTED_MEDIA_TYPES, REUSE_EXISTING_IMAGE, explainImmutableRefusal, un
  * an existing commit tag when $REFUSE is set, with ECR's text.
  */
 
-const REPO = '123456789012.dkr.ecr.us-east-1.amazonaws.com/api';
-const CACHE = '123456789012.dkr.ecr.us-east-1.amazonaws.com/api-cache';
+const REPO = PLAIN_REPO;
 const COMMIT = 'c'.repeat(40);
 const EXISTING = `sha256:${'e'.repeat(64)}`;
 /** A manifest with spaces, quotes and a newline: it must reach put-image byte for byte. */
@@ -23,26 +22,7 @@ const MANIFEST = '{\n   "schemaVersion": 2,\n   "mediaType": "application/vnd.oc
 const REFUSAL = `tag invalid: The image tag '${COMMIT}' already exists in the 'api' repository and cannot be overwritten because the tag is immutable.`;
 
 function options(strategy: CacheStrategy, overrides: Partial<BuildScriptOptions> = {}): BuildScriptOptions {
-  return {
-    strategy,
-    imageRepositoryUri: REPO,
-    imageRepositoryRegion: 'us-east-1',
-    cacheRepositoryUri: strategy.usesCacheRepository ? CACHE : undefined,
-    cacheRepositoryRegion: strategy.usesCacheRepository ? 'us-east-1' : undefined,
-    cacheRepositoryName: strategy.usesCacheRepository ? 'api-cache' : undefined,
-    dockerfile: 'Dockerfile',
-    buildContext: '.',
-    buildArgs: {},
-    platform: 'linux/amd64',
-    defaultBranch: 'main',
-    defaultCacheTag: 'main',
-    pullRequests: PullRequestPolicy.push(),
-    imageTags: [ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('latest')],
-    provenance: false,
-    containerName: 'app',
-    metricsNamespace: 'CachedImageBuild',
-    ...overrides,
-  };
+  return plainOptions(strategy, { metricsNamespace: 'CachedImageBuild', ...overrides });
 }
 
 const STAND_INS = {

@@ -1,5 +1,6 @@
-import { BuildxBuilder, CacheStrategy, ImageTag, PullRequestPolicy } from '../src';
+import { BuildxBuilder, CacheStrategy, PullRequestPolicy } from '../src';
 import { runCases } from './helpers/bash-cases';
+import { PLAIN_CACHE, PLAIN_REPO, plainOptions } from './helpers/build-script';
 import { BuildScriptOptions, renderBuildScript } from '../src/script/build-script';
 
 /**
@@ -8,29 +9,11 @@ import { BuildScriptOptions, renderBuildScript } from '../src/script/build-scrip
  * issue: what each strategy reads, writes and pushes, and whether the secrets are mounted.
  */
 
-const REPO = '123456789012.dkr.ecr.us-east-1.amazonaws.com/api';
-const CACHE = '123456789012.dkr.ecr.us-east-1.amazonaws.com/api-cache';
+const REPO = PLAIN_REPO;
+const CACHE = PLAIN_CACHE;
 
 function options(strategy: CacheStrategy, pullRequests = PullRequestPolicy.push()): BuildScriptOptions {
-  return {
-    strategy,
-    imageRepositoryUri: REPO,
-    imageRepositoryRegion: 'us-east-1',
-    cacheRepositoryUri: strategy.usesCacheRepository ? CACHE : undefined,
-    cacheRepositoryRegion: strategy.usesCacheRepository ? 'us-east-1' : undefined,
-    cacheRepositoryName: strategy.usesCacheRepository ? 'api-cache' : undefined,
-    dockerfile: 'Dockerfile',
-    buildContext: '.',
-    buildArgs: {},
-    platform: 'linux/amd64',
-    defaultBranch: 'main',
-    defaultCacheTag: 'main',
-    pullRequests,
-    imageTags: [ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('latest')],
-    provenance: false,
-    containerName: 'app',
-    secretIds: ['npm'],
-  };
+  return plainOptions(strategy, { pullRequests, secretIds: ['npm'] });
 }
 
 /**

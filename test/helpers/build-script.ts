@@ -31,6 +31,36 @@ export function markedOptions(overrides: Partial<BuildScriptOptions> = {}): Buil
   };
 }
 
+/** The image and cache repositories of {@link plainOptions}. */
+export const PLAIN_REPO = '123456789012.dkr.ecr.us-east-1.amazonaws.com/api';
+export const PLAIN_CACHE = '123456789012.dkr.ecr.us-east-1.amazonaws.com/api-cache';
+
+/**
+ * Options of a build with the props' defaults (repository `api`, branch `main`, the default tags
+ * and pull-request policy), for the tests that run the whole script under stand-ins.
+ */
+export function plainOptions(strategy: CacheStrategy, overrides: Partial<BuildScriptOptions> = {}): BuildScriptOptions {
+  return {
+    strategy,
+    imageRepositoryUri: PLAIN_REPO,
+    imageRepositoryRegion: 'us-east-1',
+    cacheRepositoryUri: strategy.usesCacheRepository ? PLAIN_CACHE : undefined,
+    cacheRepositoryRegion: strategy.usesCacheRepository ? 'us-east-1' : undefined,
+    cacheRepositoryName: strategy.usesCacheRepository ? 'api-cache' : undefined,
+    dockerfile: 'Dockerfile',
+    buildContext: '.',
+    buildArgs: {},
+    platform: 'linux/amd64',
+    defaultBranch: 'main',
+    defaultCacheTag: 'main',
+    pullRequests: PullRequestPolicy.push(),
+    imageTags: [ImageTag.commit(), ImageTag.gitTag(), ImageTag.of('latest')],
+    provenance: false,
+    containerName: 'app',
+    ...overrides,
+  };
+}
+
 export const MARKERS = Array.from({ length: 18 }, (_, i) => `mk${String(i + 1).padStart(2, '0')}`);
 
 export function allCommands(script: BuildScript): string[] {
